@@ -1,0 +1,47 @@
+"""The only numba import: a lazy ``njit`` wrapper with the on-disk cache on.
+
+Kernels decorated here compile on first call (never at import). Setting
+``NUMBA_DISABLE_JIT=1`` runs them as plain Python, for coverage and readable tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numba
+
+__all__ = ["njit", "prange"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+prange = numba.prange
+
+
+def njit(
+    fn: F | None = None, *, parallel: bool = False, nogil: bool = True
+) -> Any:  # noqa: ANN401 - returns a numba Dispatcher or a decorator
+    """Compile ``fn`` lazily with ``cache=True`` and ``nogil=True``.
+
+    Parameters
+    ----------
+    fn
+        The function to compile; omit to use as ``@njit(parallel=True)``.
+    parallel
+        Enable ``prange`` parallel loops.
+    nogil
+        Release the GIL while the kernel runs (default on, so systems can run in
+        parallel threads).
+
+    Returns
+    -------
+    numba.core.registry.CPUDispatcher or decorator
+        The dispatcher compiles on first call per signature.
+    """
+
+    def wrap(f: F) -> Any:  # noqa: ANN401 - numba Dispatcher
+        return numba.njit(cache=True, parallel=parallel, nogil=nogil)(f)
+
+    if fn is None:
+        return wrap
+    return wrap(fn)

@@ -1,0 +1,207 @@
+"""Entity ids and the entity index: which slots are alive and where their rows live.
+
+An entity id is 64 bits: the low 32 are the slot *index*, the high 32 its
+*generation*. Generations start at 1, so id 0 is the null entity and a generation of 0
+marks an id that is pending inside a command buffer. Despawning bumps the slot's
+generation, so a stale id never matches a live one. The index answers "alive?" and
+"where?" for whole arrays of ids at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NULL_ENTITY", "Entity", "EntityIndex", "pack", "pending_slot", "split"]
+
+INDEX_MASK = np.uint64(0xFFFF_FFFF)
+GEN_SHIFT = np.uint64(32)
+MAX_GENERATION = 0xFFFF_FFFF
+NO_TABLE = -1
+
+IdArray = np.ndarray[Any, np.dtype[np.uint64]]
+
+
+class Entity(int):
+    """A 64-bit entity id (an ``int``) with readable parts.
+
+    Examples
+    --------
+    >>> e = Entity.from_parts(42, 3)
+    >>> e.index, e.generation
+    (42, 3)
+    >>> e
+    Entity(42v3)
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_parts(cls, index: int, generation: int) -> Entity:
+        """Build an id from its slot index and generation."""
+        return cls((generation << 32) | index)
+
+    @property
+    def index(self) -> int:
+        """The slot index (low 32 bits)."""
+        return int(self) & 0xFFFF_FFFF
+
+    @property
+    def generation(self) -> int:
+        """The generation (high 32 bits); 0 means pending in a command buffer."""
+        return int(self) >> 32
+
+    @property
+    def is_pending(self) -> bool:
+        """True for an id handed out by ``CommandBuffer.spawn`` and not applied yet."""
+        return self.generation == 0 and int(self) != 0
+
+    def __repr__(self) -> str:
+        if self.is_pending:
+            return f"Entity(pending {self.index})"
+        return f"Entity({self.index}v{self.generation})"
+
+    def label(self) -> str:
+        """Short form used in error messages, ``42v3``."""
+        return f"{self.index}v{self.generation}"
+
+
+NULL_ENTITY = Entity(0)
+
+
+def pack(index: np.ndarray[Any, Any], generation: np.ndarray[Any, Any]) -> IdArray:
+    """Vectorized ``generation << 32 | index``."""
+    return (generation.astype(np.uint64) << GEN_SHIFT) | index.astype(np.uint64)
+
+
+def split(
+    ids: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.uint32]]]:
+    """Vectorized inverse of :func:`pack`: ``(index as int64, generation)``."""
+    ids = np.asarray(ids, dtype=np.uint64)
+    return (ids & INDEX_MASK).astype(np.int64), (ids >> GEN_SHIFT).astype(np.uint32)
+
+
+def pending_slot(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Buffer-local position of pending ids (generation 0, index counted from 1)."""
+    return (np.asarray(ids, dtype=np.uint64) & INDEX_MASK).astype(np.int64) - 1
+
+
+class EntityIndex:
+    """Slot arrays ``generation``, ``table`` and ``row``, plus a LIFO free list.
+
+    Invariant: a slot is alive iff ``table[slot] >= 0``; then the entity sits in
+    ``tables[table[slot]]`` at ``row[slot]`` and that row's entity column holds the id.
+    Invariant: ``generation[slot] >= 1`` for every slot ever allocated.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.generation = np.ones(capacity, dtype=np.uint32)
+        self.table = np.full(capacity, NO_TABLE, dtype=np.int32)
+        self.row = np.zeros(capacity, dtype=np.int64)
+        self.size = 0  # slots handed out so far (live, free or retired)
+        self._free = np.empty(capacity, dtype=np.int64)
+        self._nfree = 0
+        self.alive_count = 0
+
+    def _grow(self, need: int) -> None:
+        cap = max(need, 2 * len(self.generation), 1024)
+        gen = np.ones(cap, dtype=np.uint32)
+        gen[: self.size] = self.generation[: self.size]
+        table = np.full(cap, NO_TABLE, dtype=np.int32)
+        table[: self.size] = self.table[: self.size]
+        row = np.zeros(cap, dtype=np.int64)
+        row[: self.size] = self.row[: self.size]
+        self.generation, self.table, self.row = gen, table, row
+
+    def allocate(self, n: int) -> IdArray:
+        """Hand out ``n`` ids: recycled slots first (most recently freed first).
+
+        The slots are not alive until :meth:`place` gives them a table and row.
+        """
+        take = min(n, self._nfree)
+        recycled = self._free[self._nfree - take : self._nfree][::-1].copy()
+        self._nfree -= take
+        fresh_n = n - take
+        if self.size + fresh_n > len(self.generation):
+            self._grow(self.size + fresh_n)
+        fresh = np.arange(self.size, self.size + fresh_n, dtype=np.int64)
+        self.size += fresh_n
+        idx = np.concatenate([recycled, fresh]) if take else fresh
+        return pack(idx, self.generation[idx])
+
+    def place(
+        self, ids: IdArray, table: int, rows: np.ndarray[Any, Any]
+    ) -> None:
+        """Record that ``ids`` now live in ``table`` at ``rows``."""
+        idx = (ids & INDEX_MASK).astype(np.int64)
+        newly = int(np.count_nonzero(self.table[idx] < 0))
+        self.table[idx] = table
+        self.row[idx] = rows
+        self.alive_count += newly
+
+    def release(self, ids: IdArray) -> None:
+        """Free the slots of live ``ids``: bump generations, push on the free list."""
+        idx = (ids & INDEX_MASK).astype(np.int64)
+        self.table[idx] = NO_TABLE
+        self.alive_count -= len(idx)
+        gen = self.generation[idx]
+        retire = gen == MAX_GENERATION  # a slot whose generation would wrap is retired
+        self.generation[idx] = np.where(retire, gen, gen + np.uint32(1))
+        keep = idx[~retire]
+        if self._nfree + len(keep) > len(self._free):
+            free = np.empty(max(2 * len(self._free), self._nfree + len(keep)), np.int64)
+            free[: self._nfree] = self._free[: self._nfree]
+            self._free = free
+        self._free[self._nfree : self._nfree + len(keep)] = keep
+        self._nfree += len(keep)
+
+    def is_alive_batch(self, ids: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Vectorized liveness of an array of ids (stale, pending and null are False)."""
+        idx, gen = split(ids)
+        ok = idx < self.size
+        safe = np.where(ok, idx, 0)
+        return ok & (self.generation[safe] == gen) & (self.table[safe] >= 0)
+
+    def is_alive(self, e: int) -> bool:
+        """Liveness of one id."""
+        idx = e & 0xFFFF_FFFF
+        return bool(
+            idx < self.size
+            and int(self.generation[idx]) == (e >> 32)
+            and self.table[idx] >= 0
+        )
+
+    def locate_batch(
+        self, ids: np.ndarray[Any, Any]
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """``(table, row)`` per id; table is -1 for ids that are not alive."""
+        alive = self.is_alive_batch(ids)
+        idx, _ = split(ids)
+        safe = np.where(alive, idx, 0)
+        return np.where(alive, self.table[safe], NO_TABLE), self.row[safe]
+
+    def describe_dead(self, e: int) -> str:
+        """Why ``e`` is not alive, for error messages."""
+        ent = Entity(e)
+        if e == 0:
+            return "the null entity (id 0) is never alive"
+        if ent.is_pending:
+            return (
+                f"{ent!r} is a pending id from a CommandBuffer; it becomes a real "
+                "entity when the buffer is applied (see ApplyReport.spawned)"
+            )
+        if ent.index >= self.size:
+            return f"entity {ent.label()} was never spawned in this world"
+        cur = int(self.generation[ent.index])
+        if cur != ent.generation:
+            return (
+                f"entity {ent.label()} is stale (slot {ent.index} now holds "
+                f"generation {cur})"
+            )
+        return f"entity {ent.label()} has been despawned"
+
+    def free_list(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """A copy of the free slots, bottom of the stack first."""
+        return self._free[: self._nfree].copy()

@@ -1,0 +1,209 @@
+"""Queries: which archetypes hold the components asked for, and views into them.
+
+``world.query(Position, Velocity, without=[Frozen], optional=[Mass])`` returns a cached
+:class:`QueryState`. Its archetype match list is updated incrementally as archetypes
+appear; per-archetype views are rebuilt only after a structural change of that table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from archetype_ecs.component import ComponentId
+from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable
+
+if TYPE_CHECKING:
+    from archetype_ecs.world import World
+
+__all__ = ["QueryState"]
+
+
+class QueryState:
+    """A query's cached archetype matches and per-archetype views.
+
+    Iterating yields, per non-empty matched archetype, ``(entities, view, view, ...)``:
+    the entity-id column and one ``<Component>View`` namedtuple of writable numpy
+    column views per requested component (``None`` for an optional component the
+    archetype lacks; tags give an empty view).
+
+    Notes
+    -----
+    Views are valid until the next structural change; structural changes are refused
+    while a query is being iterated. Obtain queries through :meth:`World.query`.
+
+    Examples
+    --------
+    >>> from archetype_ecs import World, component, f32
+    >>> @component
+    ... class Pos:
+    ...     x: f32 = 0.0
+    >>> w = World()
+    >>> _ = w.spawn_batch({Pos: {"x": [1.0, 2.0]}})
+    >>> for ents, pos in w.query(Pos):
+    ...     pos.x += 1.0
+    >>> w.query(Pos).to_arrow().column("Pos.x").to_pylist()
+    [2.0, 3.0]
+    """
+
+    def __init__(
+        self,
+        world: World,
+        required: tuple[ComponentId, ...],
+        without: tuple[ComponentId, ...],
+        optional: tuple[ComponentId, ...],
+    ) -> None:
+        self._world = world
+        self.required = required
+        self.without = frozenset(without)
+        self.optional = optional
+        self._requested = required + optional
+        self._required_set = frozenset(required)
+        self.matched: list[ArchetypeTable] = []
+        self._seen = 0
+        self._items: dict[int, tuple[int, tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def _update(self) -> None:
+        tables = self._world.archetypes.tables
+        for t in tables[self._seen :]:
+            if self._required_set <= t.component_set and not (self.without & t.component_set):
+                self.matched.append(t)
+        self._seen = len(tables)
+
+    def _item(self, t: ArchetypeTable) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        cached = self._items.get(t.id)
+        if cached is not None and cached[0] == t.version:
+            return cached[1], cached[2]
+        views = tuple(
+            t.component_view(c) if c in t.component_set else None
+            for c in self._requested
+        )
+        item = (t.entities, *views)
+        flat_fields: list[Any] = []
+        for v in views:
+            if v is not None:
+                flat_fields.extend(v)
+        flat = (t.entities, *flat_fields)
+        self._items[t.id] = (t.version, item, flat)
+        return item, flat
+
+    def tables(self) -> list[ArchetypeTable]:
+        """Matched tables, including empty ones, in archetype-creation order."""
+        self._update()
+        return list(self.matched)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        self._update()
+        world = self._world
+        world._iter_depth += 1
+        try:
+            for t in self.matched:
+                if t.len:
+                    yield self._item(t)[0]
+        finally:
+            world._iter_depth -= 1
+
+    def for_each(
+        self,
+        kernel: Callable[..., Any],
+        *args: Any,  # noqa: ANN401 - passed through to the kernel
+        entities: bool = False,
+    ) -> None:
+        """Call ``kernel(*field_views, *args)`` once per non-empty matched archetype.
+
+        Parameters
+        ----------
+        kernel
+            Usually a Numba ``@njit`` function. Field views come flat, in query order
+            (components in the order given, fields in declaration order); optional
+            components the archetype lacks contribute nothing, so use ``for_each``
+            with optional components only when every archetype has them or the kernel
+            takes varargs.
+        *args
+            Extra arguments after the views (e.g. ``dt``).
+        entities
+            Pass the entity-id column (uint64) first.
+
+        Notes
+        -----
+        The per-archetype argument tuple is cached; the fixed cost is one dispatch
+        per archetype.
+        """
+        self._update()
+        world = self._world
+        world._iter_depth += 1
+        try:
+            skip = 0 if entities else 1
+            for t in self.matched:
+                if t.len:
+                    flat = self._item(t)[1]
+                    kernel(*flat[skip:], *args)
+        finally:
+            world._iter_depth -= 1
+
+    def count(self) -> int:
+        """Number of entities the query matches."""
+        self._update()
+        return sum(t.len for t in self.matched)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def entities(self) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        """All matched entity ids (a copy), in table order."""
+        self._update()
+        parts = [t.entities for t in self.matched if t.len]
+        if not parts:
+            return np.empty(0, dtype=np.uint64)
+        return np.concatenate(parts)
+
+    def _arrow_schema(self) -> pa.Schema:
+        schemas = self._world.components.schemas
+        fields = [pa.field(ENTITY_COLUMN, pa.uint64(), nullable=False)]
+        for c in self._requested:
+            s = schemas[c]
+            opt = c not in self._required_set
+            if s.is_tag and opt:
+                fields.append(pa.field(s.name, pa.bool_(), nullable=False))
+            for f in s.fields:
+                fields.append(pa.field(f"{s.name}.{f.name}", f.type.arrow_type, nullable=opt))
+        return pa.schema(fields)
+
+    def to_arrow(self) -> pa.Table:
+        """One ``pyarrow.Table`` of the matched rows: ``entity`` then the fields.
+
+        Optional components the archetype lacks appear as nulls; an optional tag
+        appears as a bool column. Zero-copy per archetype where Arrow allows (not for
+        bool fields).
+        """
+        self._update()
+        schema = self._arrow_schema()
+        batches = []
+        for t in self.matched:
+            if not t.len:
+                continue
+            cols: list[pa.Array] = [t.batch(()).column(0)]
+            for c in self._requested:
+                s = t.schemas.get(c) or self._world.components.schemas[c]
+                has = c in t.component_set
+                if s.is_tag and c not in self._required_set:
+                    cols.append(pa.array(np.full(t.len, has)))
+                for key in s.column_keys():
+                    if has:
+                        cols.append(t._arrow_column(key))
+                    else:
+                        cols.append(pa.nulls(t.len, schema.field(key).type))
+            batches.append(pa.RecordBatch.from_arrays(cols, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
+
+
+def spec_key(
+    required: Sequence[ComponentId],
+    without: Sequence[ComponentId],
+    optional: Sequence[ComponentId],
+) -> tuple[tuple[ComponentId, ...], ...]:
+    """Cache key of a query spec (order of required / optional matters for views)."""
+    return (tuple(required), tuple(sorted(set(without))), tuple(optional))

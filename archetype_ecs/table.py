@@ -1,0 +1,260 @@
+"""ArchetypeTable: the Arrow-backed columns of every entity with one component set.
+
+Each field is one contiguous, 64-byte-aligned ``pyarrow`` buffer with a writable numpy
+view over it; rows are dense (swap-remove on delete) and grow by amortized doubling.
+``table.batch()`` is a zero-copy ``pyarrow.RecordBatch`` of the live rows.
+
+Lifetime: views and batches are valid until the next structural change of the table
+(append, remove, growth); ``table.version`` counts those changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from archetype_ecs.component import ComponentId, ComponentSchema
+from archetype_ecs.errors import InternalError
+from archetype_ecs.schema import ENTITY_METADATA
+
+__all__ = ["ENTITY_COLUMN", "ArchetypeTable", "added_key", "changed_key"]
+
+ENTITY_COLUMN = "entity"
+MIN_CAPACITY = 16
+
+Array = np.ndarray[Any, Any]
+
+
+def added_key(name: str) -> str:
+    """Internal column holding the tick at which a component was added, per row."""
+    return f"{name}#added"
+
+
+def changed_key(name: str) -> str:
+    """Internal column holding the tick at which a component last changed, per row."""
+    return f"{name}#changed"
+
+
+class _ColumnSpec:
+    __slots__ = ("arrow_type", "dtype", "is_entity", "shape")
+
+    def __init__(
+        self,
+        dtype: np.dtype[Any],
+        shape: tuple[int, ...],
+        arrow_type: pa.DataType,
+        *,
+        is_entity: bool = False,
+    ) -> None:
+        self.dtype = dtype
+        self.shape = shape
+        self.arrow_type = arrow_type
+        self.is_entity = is_entity
+
+    def nbytes(self, rows: int) -> int:
+        return rows * self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+
+
+def _allocate(spec: _ColumnSpec, capacity: int) -> tuple[pa.Buffer, Array]:
+    buf = pa.allocate_buffer(max(spec.nbytes(capacity), 1))
+    arr = np.frombuffer(buf, dtype=spec.dtype, count=capacity * max(1, int(np.prod(spec.shape))))
+    return buf, arr.reshape(capacity, *spec.shape)
+
+
+class ArchetypeTable:
+    """Columns of one archetype (a sorted set of component ids).
+
+    Invariant: ``columns[ENTITY_COLUMN][:len]`` holds the id of the entity at each row,
+    and every column has the same capacity.
+    """
+
+    def __init__(
+        self,
+        table_id: int,
+        components: tuple[ComponentId, ...],
+        schemas: dict[ComponentId, ComponentSchema],
+    ) -> None:
+        self.id = table_id
+        self.components = components
+        self.component_set = frozenset(components)
+        self.schemas = schemas
+        self.len = 0
+        self.capacity = 0
+        self.version = 0
+        self._specs: dict[str, _ColumnSpec] = {
+            ENTITY_COLUMN: _ColumnSpec(
+                np.dtype(np.uint64), (), pa.uint64(), is_entity=True
+            )
+        }
+        for cid in components:
+            s = schemas[cid]
+            for f in s.fields:
+                self._specs[f"{s.name}.{f.name}"] = _ColumnSpec(
+                    f.type.dtype, f.type.shape, f.type.arrow_type, is_entity=f.type.is_entity
+                )
+            tick = _ColumnSpec(np.dtype(np.uint32), (), pa.uint32())
+            self._specs[added_key(s.name)] = tick
+            self._specs[changed_key(s.name)] = tick
+        self._bufs: dict[str, pa.Buffer] = {}
+        self._cols: dict[str, Array] = {}
+        self._view_cache: dict[ComponentId, tuple[Any, ...]] = {}
+        self._view_version = -1
+        self._arrow_cache: dict[str, pa.Array] = {}
+        self._arrow_version = -1
+        self._reserve(MIN_CAPACITY)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """All column keys, the entity column first."""
+        return tuple(self._specs)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Component names of this archetype, in component-id order."""
+        return tuple(self.schemas[c].name for c in self.components)
+
+    def __len__(self) -> int:
+        return self.len
+
+    def _reserve(self, need: int) -> None:
+        if need <= self.capacity:
+            return
+        cap = max(need, 2 * self.capacity, MIN_CAPACITY)
+        for key, spec in self._specs.items():
+            buf, arr = _allocate(spec, cap)
+            if self.len:
+                arr[: self.len] = self._cols[key][: self.len]
+            self._bufs[key], self._cols[key] = buf, arr
+        self.capacity = cap
+        self.version += 1
+
+    def column(self, key: str) -> Array:
+        """Writable numpy view of the live rows of one column."""
+        return self._cols[key][: self.len]
+
+    @property
+    def entities(self) -> Array:
+        """Entity ids of the live rows (a view)."""
+        return self._cols[ENTITY_COLUMN][: self.len]
+
+    def component_view(self, cid: ComponentId) -> tuple[Any, ...]:
+        """The component's field views as its ``<Name>View`` namedtuple (cached)."""
+        if self._view_version != self.version:
+            self._view_cache.clear()
+            self._view_version = self.version
+        view = self._view_cache.get(cid)
+        if view is None:
+            s = self.schemas[cid]
+            view = s.view_type(*(self.column(k) for k in s.column_keys()))
+            self._view_cache[cid] = view
+        return view
+
+    def append(self, values: dict[str, Array]) -> int:
+        """Append rows; ``values`` must hold every column key. Returns the first row.
+
+        Notes
+        -----
+        Structural change: invalidates views. O(rows) copy, amortized growth.
+        """
+        n = len(values[ENTITY_COLUMN])
+        if values.keys() != self._specs.keys():
+            missing = set(self._specs) ^ set(values)
+            raise InternalError(f"table {self.id} append: column mismatch {missing}")
+        start = self.len
+        self._reserve(start + n)
+        for key, arr in values.items():
+            self._cols[key][start : start + n] = arr
+        self.len = start + n
+        self.version += 1
+        return start
+
+    def gather(self, rows: Array, keys: tuple[str, ...] | None = None) -> dict[str, Array]:
+        """Copies of ``rows`` of the given columns (default: all)."""
+        return {k: self._cols[k][rows] for k in (keys or self.keys)}
+
+    def swap_remove(self, rows: Array) -> tuple[Array, Array]:
+        """Remove sorted unique ``rows``; fill the holes with rows from the end.
+
+        Returns
+        -------
+        (moved_from, moved_to)
+            The rows that moved to keep the table dense, so the caller can update the
+            entity index.
+
+        Notes
+        -----
+        Structural change: invalidates views. O(k log k) on the removed rows plus
+        O(k) copies per column, whatever the table size.
+        """
+        n, k = self.len, len(rows)
+        new_n = n - k
+        holes = rows[rows < new_n]
+        in_tail = rows[rows >= new_n] - new_n
+        keep = np.ones(k, dtype=np.bool_)
+        keep[in_tail] = False
+        movers = np.arange(new_n, n, dtype=np.int64)[keep]
+        if len(holes):
+            for col in self._cols.values():
+                col[holes] = col[movers]
+        self.len = new_n
+        self.version += 1
+        return movers, holes
+
+    def nbytes(self) -> int:
+        """Bytes allocated for this table's columns (capacity, not just live rows)."""
+        return sum(b.size for b in self._bufs.values())
+
+    def _arrow_column(self, key: str) -> pa.Array:
+        spec = self._specs[key]
+        n = self.len
+        if spec.dtype == np.bool_:  # Arrow booleans are bit-packed: O(n) conversion
+            return pa.array(self._cols[key][:n], type=pa.bool_())
+        if self._arrow_version != self.version:
+            self._arrow_cache.clear()
+            self._arrow_version = self.version
+        cached = self._arrow_cache.get(key)
+        if cached is not None:
+            return cached
+        buf = self._bufs[key]
+        if spec.shape:
+            size = spec.shape[0]
+            child = pa.Array.from_buffers(spec.arrow_type.value_type, n * size, [None, buf])
+            arr = pa.FixedSizeListArray.from_arrays(child, size)
+        else:
+            arr = pa.Array.from_buffers(spec.arrow_type, n, [None, buf])
+        self._arrow_cache[key] = arr
+        return arr
+
+    def arrow_field(self, key: str) -> pa.Field:
+        """The Arrow field of a column (entity columns carry metadata)."""
+        spec = self._specs[key]
+        return pa.field(
+            key, spec.arrow_type, nullable=False,
+            metadata=ENTITY_METADATA if spec.is_entity else None,
+        )
+
+    def batch(self, components: tuple[ComponentId, ...] | None = None) -> pa.RecordBatch:
+        """Zero-copy ``RecordBatch`` of the live rows: ``entity`` then every field.
+
+        Parameters
+        ----------
+        components
+            Restrict to these components' fields (default: all of the table's).
+
+        Notes
+        -----
+        Zero-copy except bool fields (Arrow packs booleans into bits: O(rows)).
+        Valid until the next structural change of this table.
+        """
+        keys = [ENTITY_COLUMN]
+        for cid in components if components is not None else self.components:
+            keys.extend(self.schemas[cid].column_keys())
+        return pa.RecordBatch.from_arrays(
+            [self._arrow_column(k) for k in keys],
+            schema=pa.schema([self.arrow_field(k) for k in keys]),
+        )
+
+    def __repr__(self) -> str:
+        return f"<ArchetypeTable {self.id} [{', '.join(self.names)}] rows={self.len}>"

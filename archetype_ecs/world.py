@@ -1,0 +1,785 @@
+"""World: owns entities, components, archetype tables, queries and resources.
+
+The direct API (``spawn``, ``insert``, ``despawn`` ...) applies at once and raises on
+bad input, leaving the world as it was. Command buffers (``world.apply``) apply in bulk
+and report, rather than raise, commands on dead entities. Every structural operation is
+a bulk operation over arrays: one-entity calls are batches of one.
+
+Entity life cycle: spawn (gets a slot and a row) -> insert / remove (moves its row
+between archetype tables) -> despawn (row swap-removed, slot generation bumped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import pyarrow as pa
+
+from archetype_ecs.archetype import ArchetypeInfo, Archetypes
+from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Command
+from archetype_ecs.component import ComponentId, Components, ComponentSchema, schema_of
+from archetype_ecs.entity import GEN_SHIFT, INDEX_MASK, Entity, EntityIndex, pending_slot
+from archetype_ecs.errors import (
+    E_LENGTH,
+    E_MISSING_COMPONENT,
+    E_NOT_ALIVE,
+    E_RESOURCE,
+    E_STRUCTURAL,
+    EntityNotAliveError,
+    MissingComponentError,
+    ResourceNotFoundError,
+    SchemaError,
+    StructuralChangeError,
+    coded,
+)
+from archetype_ecs.query import QueryState, spec_key
+from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
+
+__all__ = ["World", "normalize_batch"]
+
+T = TypeVar("T")
+Array = np.ndarray[Any, Any]
+CompValues = dict[type, dict[str, Array]]
+
+_MAX_LISTED = 5
+
+
+def _component_of_column(name: str, where: str) -> tuple[str, str | None]:
+    comp, _, field = name.partition(".")
+    return comp, (field or None)
+
+
+def _normalize_arrow(
+    data: pa.Table | pa.RecordBatch, classes: Mapping[str, type], where: str
+) -> tuple[int, CompValues]:
+    grouped: dict[type, dict[str, Any]] = {}
+    for name in data.column_names:
+        comp, field = _component_of_column(name, where)
+        cls = classes.get(comp)
+        if cls is None:
+            raise SchemaError(
+                f"{where}: column {name!r} names no component given in components=; "
+                f"known: {sorted(classes)}. Name columns '<Component>.<field>' and pass "
+                "the component classes"
+            )
+        cols = grouped.setdefault(cls, {})
+        if field is not None:
+            cols[field] = data.column(name)
+    n = data.num_rows
+    out: CompValues = {}
+    for cls, cols in grouped.items():
+        _, out[cls] = schema_of(cls).coerce(cols, n)
+    return n, out
+
+
+def normalize_batch(
+    components: Mapping[type, object] | pa.Table | pa.RecordBatch,
+    n: int | None,
+    where: str,
+    classes: Sequence[type] = (),
+) -> tuple[int, CompValues]:
+    """Validate spawn-batch input; return the row count and full columns per class.
+
+    ``components`` maps a component class to ``None`` (defaults / tag), an instance
+    (broadcast), a dict of field -> array, or (one-field components) an array; or it
+    is an Arrow table whose columns are named ``"<Component>.<field>"`` (a tag as a
+    column named ``"<Component>"``), with the classes given in ``classes``.
+    """
+    if isinstance(components, pa.Table | pa.RecordBatch):
+        by_name = {schema_of(c, where).name: schema_of(c).cls for c in classes}
+        return _normalize_arrow(components, by_name, where)
+    if not isinstance(components, Mapping):
+        raise SchemaError(
+            f"{where}: expected a mapping of component class -> values or an Arrow "
+            f"table, got {type(components).__name__}"
+        )
+    schemas = [schema_of(c, where) for c in components]
+    resolved: dict[ComponentSchema, Any] = dict(zip(schemas, components.values(), strict=True))
+    # First pass: columns that fix n; then broadcast the rest.
+    cols: CompValues = {}
+    for s, v in resolved.items():
+        if v is None or isinstance(v, s.cls):
+            continue
+        n_before = n
+        n, cols[s.cls] = s.coerce(v, n)
+        if n_before is not None and n != n_before:
+            raise SchemaError(coded(E_LENGTH, f"{where}: {s.name} has {n} rows, others {n_before}"))
+    if n is None:
+        raise SchemaError(
+            coded(E_LENGTH, f"{where}: cannot tell how many entities to spawn; pass n=")
+        )
+    for s, v in resolved.items():
+        if s.cls not in cols:
+            _, cols[s.cls] = s.coerce(v, n)
+    return n, cols
+
+
+class World:
+    """The container of all ECS state: entities, tables, queries, resources.
+
+    Examples
+    --------
+    >>> from archetype_ecs import World, component, f32
+    >>> @component
+    ... class Position:
+    ...     x: f32 = 0.0
+    ...     y: f32 = 0.0
+    >>> world = World()
+    >>> e = world.spawn(Position(1.0, 2.0))
+    >>> world.component(e, Position)
+    Position(x=1.0, y=2.0)
+    >>> len(world)
+    1
+    """
+
+    def __init__(self) -> None:
+        self.components = Components()
+        self.entities = EntityIndex()
+        self.archetypes = Archetypes(self.components)
+        self.change_tick = 1
+        self._resources: dict[type, object] = {}
+        self._queries: dict[tuple[tuple[ComponentId, ...], ...], QueryState] = {}
+        self._iter_depth = 0
+
+    # ------------------------------------------------------------------ basics
+
+    def __len__(self) -> int:
+        return self.entities.alive_count
+
+    @property
+    def tables(self) -> list[ArchetypeTable]:
+        """Every archetype table (index = archetype id), empty ones included."""
+        return self.archetypes.tables
+
+    def archetypes_info(self) -> list[ArchetypeInfo]:
+        """Id, component names and entity count of every non-empty archetype."""
+        return [a for a in self.archetypes.info() if a.count]
+
+    def component_id(self, component: object) -> ComponentId:
+        """This world's id of a component class (registered on first use)."""
+        return self.components.id_of(component)
+
+    def is_alive(self, entity: int) -> bool:
+        """True when ``entity`` is a live entity of this world."""
+        return self.entities.is_alive(int(entity))
+
+    def is_alive_batch(self, entities: object) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Vectorized :meth:`is_alive`."""
+        return self.entities.is_alive_batch(_as_ids(entities, "is_alive_batch"))
+
+    def _check_not_iterating(self, op: str) -> None:
+        if self._iter_depth:
+            raise StructuralChangeError(
+                coded(
+                    E_STRUCTURAL,
+                    f"{op} is a structural change, refused while a query is being "
+                    "iterated (views would dangle); record it in a CommandBuffer and "
+                    "apply it after the loop",
+                )
+            )
+
+    def _alive_ids(self, entities: object, op: str) -> Array:
+        ids = _as_ids(entities, op)
+        alive = self.entities.is_alive_batch(ids)
+        if not alive.all():
+            dead = ids[~alive]
+            reasons = "; ".join(self.entities.describe_dead(int(e)) for e in dead[:_MAX_LISTED])
+            more = f" (and {len(dead) - _MAX_LISTED} more)" if len(dead) > _MAX_LISTED else ""
+            raise EntityNotAliveError(
+                coded(
+                    E_NOT_ALIVE,
+                    f"{op}: {len(dead)} of {len(ids)} entities are not alive: {reasons}{more}; "
+                    "check world.is_alive_batch(ids) first, or use a CommandBuffer, which "
+                    "skips and reports dead entities",
+                )
+            )
+        return ids
+
+    # ---------------------------------------------------------------- internals
+
+    def _ids_of(self, values: CompValues) -> dict[ComponentId, dict[str, Array]]:
+        return {self.components.id_of(c): v for c, v in values.items()}
+
+    def _fill_row_values(
+        self,
+        out: dict[str, Array],
+        comps: Mapping[ComponentId, Mapping[str, Array]],
+        sel: Array | None,
+        n: int,
+    ) -> None:
+        tick = np.full(n, self.change_tick, dtype=np.uint32)
+        for cid, cols in comps.items():
+            s = self.components.schemas[cid]
+            for fname, arr in cols.items():
+                out[f"{s.name}.{fname}"] = arr if sel is None else arr[sel]
+            out[added_key(s.name)] = tick
+            out[changed_key(s.name)] = tick
+
+    def _spawn(self, n: int, comps: Mapping[ComponentId, Mapping[str, Array]]) -> Array:
+        table = self.archetypes.get_or_create(comps)
+        ids = self.entities.allocate(n)
+        values: dict[str, Array] = {ENTITY_COLUMN: ids}
+        self._fill_row_values(values, comps, None, n)
+        start = table.append(values)
+        self.entities.place(ids, table.id, np.arange(start, start + n, dtype=np.int64))
+        return ids
+
+    def _groups(self, ids: Array) -> Iterable[tuple[ArchetypeTable, Array]]:
+        """Split live unique ids by table: ``(table, positions into ids)``, by table id."""
+        idx = (ids & INDEX_MASK).astype(np.int64)
+        tabs = self.entities.table[idx]
+        if len(tabs) and (tabs == tabs[0]).all():
+            yield self.tables[int(tabs[0])], np.arange(len(ids))
+            return
+        order = np.argsort(tabs, kind="stable")
+        sorted_tabs = tabs[order]
+        bounds = np.flatnonzero(np.diff(sorted_tabs)) + 1
+        for sel in np.split(order, bounds):
+            if len(sel):
+                yield self.tables[int(tabs[sel[0]])], sel
+
+    def _rows(self, ids: Array) -> Array:
+        return self.entities.row[(ids & INDEX_MASK).astype(np.int64)]
+
+    def _remove_rows(self, table: ArchetypeTable, rows: Array) -> None:
+        movers, holes = table.swap_remove(np.sort(rows))
+        if len(holes):
+            self.entities.place(table._cols[ENTITY_COLUMN][holes], table.id, holes)
+
+    def _move(
+        self,
+        ids: Array,
+        add: Mapping[ComponentId, Mapping[str, Array]],
+        remove: frozenset[ComponentId],
+    ) -> None:
+        """Insert ``add`` (values aligned with ``ids``) and drop ``remove``, in bulk."""
+        add_set = frozenset(add)
+        for src, sel in self._groups(ids):
+            gids = ids[sel]
+            rows = self._rows(gids)
+            dst = self.archetypes.transition(src.id, add_set, remove)
+            if dst is src:
+                self._write(src, rows, add, sel, added=False)
+                continue
+            keep = tuple(k for k in dst.keys if k in src._specs)
+            values = src.gather(rows, keep)
+            fresh = {c: v for c, v in add.items() if c not in src.component_set}
+            self._fill_row_values(values, fresh, sel, len(gids))
+            start = dst.append(values)
+            self.entities.place(gids, dst.id, np.arange(start, start + len(gids)))
+            existing = {c: v for c, v in add.items() if c in src.component_set}
+            if existing:
+                new_rows = np.arange(start, start + len(gids))
+                self._write(dst, new_rows, existing, sel, added=False)
+            self._remove_rows(src, rows)
+
+    def _write(
+        self,
+        table: ArchetypeTable,
+        rows: Array,
+        comps: Mapping[ComponentId, Mapping[str, Array]],
+        sel: Array,
+        *,
+        added: bool,
+    ) -> None:
+        for cid, cols in comps.items():
+            s = self.components.schemas[cid]
+            for fname, arr in cols.items():
+                table._cols[f"{s.name}.{fname}"][rows] = arr[sel]
+            table._cols[changed_key(s.name)][rows] = self.change_tick
+            if added:
+                table._cols[added_key(s.name)][rows] = self.change_tick
+
+    def _despawn(self, ids: Array) -> None:
+        for table, sel in self._groups(ids):
+            self._remove_rows(table, self._rows(ids[sel]))
+        self.entities.release(ids)
+
+    @staticmethod
+    def _dedupe_last(ids: Array) -> Array | None:
+        """Positions of the last occurrence of each id, in input order; None if unique."""
+        if len(ids) < 2:
+            return None
+        rev_unique, first_in_rev = np.unique(ids[::-1], return_index=True)
+        if len(rev_unique) == len(ids):
+            return None
+        return np.sort(len(ids) - 1 - first_in_rev)
+
+    # ----------------------------------------------------------------- spawning
+
+    def spawn(self, *components: object) -> Entity:
+        """Spawn one entity with these component instances (or tag classes).
+
+        Returns
+        -------
+        Entity
+            The new entity's id.
+
+        Raises
+        ------
+        ComponentNotRegisteredError
+            [E0002] when an argument is not a component.
+        SchemaError
+            When a value does not fit its field's dtype.
+        StructuralChangeError
+            [E0007] while a query is being iterated.
+        """
+        self._check_not_iterating("spawn")
+        comps: dict[ComponentId, dict[str, Array]] = {}
+        for c in components:
+            s = schema_of(c, "spawn")
+            cols = s.coerce(None, 1)[1] if isinstance(c, type) else s.columns_of(c)
+            comps[self.components.id_of(s.cls)] = cols
+        return Entity(int(self._spawn(1, comps)[0]))
+
+    def spawn_batch(
+        self,
+        components: Mapping[type, object] | pa.Table | pa.RecordBatch,
+        *,
+        n: int | None = None,
+        classes: Sequence[type] = (),
+    ) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        """Spawn many entities of one archetype from columns.
+
+        Parameters
+        ----------
+        components
+            Mapping of component class -> values, where values is ``None`` (field
+            defaults; tags), an instance (broadcast to every row), a dict of field
+            name -> array (missing fields take defaults) or, for a one-field
+            component, the array. Or an Arrow table / record batch with columns
+            ``"<Component>.<field>"`` (pass the classes in ``classes``).
+        n
+            Number of entities, needed when no value is an array.
+        classes
+            Component classes named by an Arrow table's columns (tags included).
+
+        Returns
+        -------
+        numpy.ndarray
+            The new ids (uint64), in row order.
+
+        Notes
+        -----
+        One bulk append per column: O(n) copies, no Python loop over entities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from archetype_ecs import World, component, f32
+        >>> @component
+        ... class Vel:
+        ...     dx: f32 = 0.0
+        ...     dy: f32 = 0.0
+        >>> w = World()
+        >>> ids = w.spawn_batch({Vel: {"dx": np.arange(3)}})
+        >>> w.get_batch(ids, Vel)["dx"]
+        array([0., 1., 2.], dtype=float32)
+        >>> len(w.spawn_batch({Vel: Vel(1.0, 1.0)}, n=5))
+        5
+        """
+        self._check_not_iterating("spawn_batch")
+        n, comps = normalize_batch(components, n, "spawn_batch", classes)
+        return self._spawn(n, self._ids_of(comps))
+
+    # ---------------------------------------------------------------- despawning
+
+    def despawn(self, entity: int) -> None:
+        """Despawn one live entity.
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when the entity is not alive.
+        """
+        self.despawn_batch(np.array([int(entity)], dtype=np.uint64))
+
+    def despawn_batch(self, entities: object) -> None:
+        """Despawn many live entities (duplicates are despawned once).
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when any entity is not alive; nothing is despawned then.
+        """
+        self._check_not_iterating("despawn")
+        ids = self._alive_ids(entities, "despawn")
+        self._despawn(np.unique(ids) if self._dedupe_last(ids) is not None else ids)
+
+    # ------------------------------------------------------- insert and remove
+
+    def insert(self, entity: int, *components: object) -> None:
+        """Insert component instances (or tag classes) on one entity.
+
+        An existing component is overwritten in place (no move).
+        """
+        self._check_not_iterating("insert")
+        ids = self._alive_ids(np.array([int(entity)], dtype=np.uint64), "insert")
+        add: dict[ComponentId, dict[str, Array]] = {}
+        for c in components:
+            s = schema_of(c, "insert")
+            add[self.components.id_of(s.cls)] = (
+                s.coerce(None, 1)[1] if isinstance(c, type) else s.columns_of(c)
+            )
+        self._move(ids, add, frozenset())
+
+    def insert_batch(self, entities: object, component: type, values: object = None) -> None:
+        """Insert one component on many entities, with values as columns.
+
+        ``values`` is as in :meth:`spawn_batch`. When an id repeats, its last values win.
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when any entity is not alive; nothing changes then.
+        SchemaError
+            When values do not fit the component.
+        """
+        self._check_not_iterating("insert_batch")
+        ids = self._alive_ids(entities, "insert_batch")
+        s = schema_of(component, "insert_batch")
+        _, cols = s.coerce(values, len(ids))
+        self._insert_cols(ids, self.components.id_of(s.cls), cols)
+
+    def _insert_cols(self, ids: Array, cid: ComponentId, cols: dict[str, Array]) -> None:
+        last = self._dedupe_last(ids)
+        if last is not None:
+            ids = ids[last]
+            cols = {k: v[last] for k, v in cols.items()}
+        self._move(ids, {cid: cols}, frozenset())
+
+    def remove(self, entity: int, *components: type) -> None:
+        """Remove components from one entity (components it lacks are ignored)."""
+        self.remove_batch(np.array([int(entity)], dtype=np.uint64), *components)
+
+    def remove_batch(self, entities: object, *components: type) -> None:
+        """Remove components from many entities (components they lack are ignored).
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when any entity is not alive; nothing changes then.
+        """
+        self._check_not_iterating("remove")
+        ids = self._alive_ids(entities, "remove")
+        cids = frozenset(self.components.id_of(c, "remove") for c in components)
+        self._move(np.unique(ids), {}, cids)
+
+    # ------------------------------------------------------------- get and set
+
+    def has(self, entity: int, component: type) -> bool:
+        """True when the live ``entity`` carries ``component`` (False if dead)."""
+        e = int(entity)
+        if not self.entities.is_alive(e):
+            return False
+        cid = self.components.id_of(component, "has")
+        return cid in self.tables[int(self.entities.table[e & 0xFFFF_FFFF])].component_set
+
+    def _locate_with(self, entity: int, component: type, op: str) -> tuple[ArchetypeTable, int, ComponentSchema]:
+        e = int(entity)
+        s = schema_of(component, op)
+        if not self.entities.is_alive(e):
+            raise EntityNotAliveError(
+                coded(E_NOT_ALIVE, f"{op}({s.name}): {self.entities.describe_dead(e)}; "
+                      "check world.is_alive(e) or use world.get(e, C, default=None)")
+            )
+        slot = e & 0xFFFF_FFFF
+        table = self.tables[int(self.entities.table[slot])]
+        cid = self.components.id_of(s.cls)
+        if cid not in table.component_set:
+            raise MissingComponentError(
+                coded(E_MISSING_COMPONENT,
+                      f"{op}: entity {Entity(e).label()} has no {s.name} (it has "
+                      f"[{', '.join(table.names)}]); insert it first or use "
+                      "world.get(e, C, default=None)")
+            )
+        return table, int(self.entities.row[slot]), s
+
+    def component(self, entity: int, component: type[T]) -> T:
+        """The value of one component of one entity, as a component instance.
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when the entity is not alive.
+        MissingComponentError
+            [E0006] when it lacks the component.
+        """
+        table, row, s = self._locate_with(entity, component, "component")
+        vals = {}
+        for f in s.fields:
+            v = table._cols[f"{s.name}.{f.name}"][row]
+            vals[f.name] = tuple(v.tolist()) if f.type.shape else v.item()
+        return component(**vals)
+
+    @overload
+    def get(self, entity: int, component: type[T]) -> T | None: ...
+    @overload
+    def get(self, entity: int, component: type[T], default: T) -> T: ...
+    def get(self, entity: int, component: type[T], default: T | None = None) -> T | None:
+        """Like :meth:`component`, but ``default`` when dead or missing."""
+        if not self.has(entity, component):
+            return default
+        return self.component(entity, component)
+
+    def get_batch(self, entities: object, component: type) -> dict[str, Array]:
+        """Field values of one component for many entities (copies, input order).
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when any entity is not alive.
+        MissingComponentError
+            [E0006] when any entity lacks the component.
+        """
+        ids = self._alive_ids(entities, "get_batch")
+        s = schema_of(component, "get_batch")
+        cid = self.components.id_of(s.cls)
+        out = {f.name: np.empty((len(ids), *f.type.shape), dtype=f.type.dtype) for f in s.fields}
+        for table, sel in self._groups(ids):
+            self._require(table, cid, s, ids[sel], "get_batch")
+            rows = self._rows(ids[sel])
+            for f in s.fields:
+                out[f.name][sel] = table._cols[f"{s.name}.{f.name}"][rows]
+        return out
+
+    def _require(
+        self, table: ArchetypeTable, cid: ComponentId, s: ComponentSchema, ids: Array, op: str
+    ) -> None:
+        if cid not in table.component_set:
+            raise MissingComponentError(
+                coded(E_MISSING_COMPONENT,
+                      f"{op}: {len(ids)} entities (e.g. {Entity(int(ids[0])).label()}) have "
+                      f"no {s.name} (archetype [{', '.join(table.names)}]); insert it "
+                      "first or filter with world.query(...)")
+            )
+
+    def set(self, entity: int, *components: object) -> None:
+        """Overwrite component values of one entity (it must carry them).
+
+        Raises
+        ------
+        EntityNotAliveError
+            [E0001] when the entity is not alive.
+        MissingComponentError
+            [E0006] when it lacks a component (use :meth:`insert` to add).
+        """
+        located = [self._locate_with(entity, type(c), "set") for c in components]
+        cols = [s.columns_of(c) for c, (_, _, s) in zip(components, located, strict=True)]
+        for (table, row, s), values in zip(located, cols, strict=True):
+            for fname, arr in values.items():
+                table._cols[f"{s.name}.{fname}"][row] = arr[0]
+            table._cols[changed_key(s.name)][row] = self.change_tick
+
+    def set_batch(self, entities: object, component: type, values: object) -> None:
+        """Overwrite some or all fields of one component on many entities.
+
+        Parameters
+        ----------
+        entities
+            Live ids; when an id repeats, its last values win.
+        component
+            The component class.
+        values
+            A dict of field -> array (fields not named keep their values), an
+            instance (broadcast), or for one-field components an array.
+
+        Raises
+        ------
+        EntityNotAliveError, MissingComponentError, SchemaError
+            Checked before anything is written.
+        """
+        ids = self._alive_ids(entities, "set_batch")
+        s = schema_of(component, "set_batch")
+        cid = self.components.id_of(s.cls)
+        _, cols = s.coerce(values, len(ids))
+        if isinstance(values, dict):
+            cols = {k: v for k, v in cols.items() if k in values}
+        groups = list(self._groups(ids))
+        for table, sel in groups:
+            self._require(table, cid, s, ids[sel], "set_batch")
+        last = self._dedupe_last(ids)
+        if last is not None:
+            self._set_cols(ids[last], cid, {k: v[last] for k, v in cols.items()})
+        else:
+            for table, sel in groups:
+                self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+
+    def _set_cols(self, ids: Array, cid: ComponentId, cols: Mapping[str, Array]) -> None:
+        for table, sel in self._groups(ids):
+            self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+
+    # ------------------------------------------------------------------ queries
+
+    def query(
+        self,
+        *components: type,
+        without: Iterable[type] = (),
+        optional: Iterable[type] = (),
+    ) -> QueryState:
+        """The cached query over entities with all ``components``.
+
+        Parameters
+        ----------
+        *components
+            Required components, in the order their views are yielded.
+        without
+            Entities with any of these are excluded.
+        optional
+            Yielded after the required views; ``None`` where an archetype lacks them.
+
+        Returns
+        -------
+        QueryState
+            Cached per spec: calling ``world.query(...)`` every frame is cheap.
+        """
+        req = tuple(self.components.id_of(c, "query") for c in components)
+        wo = tuple(self.components.id_of(c, "query without=") for c in without)
+        opt = tuple(self.components.id_of(c, "query optional=") for c in optional)
+        key = spec_key(req, wo, opt)
+        q = self._queries.get(key)
+        if q is None:
+            q = QueryState(self, req, wo, opt)
+            self._queries[key] = q
+        return q
+
+    # ---------------------------------------------------------------- resources
+
+    def insert_resource(self, resource: object) -> None:
+        """Store a singleton resource, keyed by its type (replaces an existing one)."""
+        self._resources[type(resource)] = resource
+
+    def resource(self, kind: type[T]) -> T:
+        """The resource of type ``kind``.
+
+        Raises
+        ------
+        ResourceNotFoundError
+            [E0008] when the world holds none.
+        """
+        try:
+            return self._resources[kind]  # type: ignore[return-value] # keyed by type
+        except KeyError:
+            held = ", ".join(t.__name__ for t in self._resources) or "none"
+            raise ResourceNotFoundError(
+                coded(E_RESOURCE, f"no resource of type {kind.__name__} (held: {held}); "
+                      f"add one with world.insert_resource({kind.__name__}(...))")
+            ) from None
+
+    def get_resource(self, kind: type[T], default: T | None = None) -> T | None:
+        """The resource of type ``kind``, or ``default``."""
+        return self._resources.get(kind, default)  # type: ignore[return-value] # keyed by type
+
+    def has_resource(self, kind: type) -> bool:
+        """True when a resource of type ``kind`` is held."""
+        return kind in self._resources
+
+    def remove_resource(self, kind: type[T]) -> T:
+        """Remove and return the resource of type ``kind`` (raises if absent)."""
+        value = self.resource(kind)
+        del self._resources[kind]
+        return value
+
+    # ------------------------------------------------------------------ commands
+
+    def apply(self, *buffers: CommandBuffer) -> ApplyReport:
+        """Apply command buffers in order, in bulk, and empty them.
+
+        Returns
+        -------
+        ApplyReport
+            Applied count, skipped dead / missing ids, spawned ids.
+
+        Notes
+        -----
+        Within a buffer, commands take effect in recording order; a despawn wins over
+        later commands on that entity; commands on dead entities are skipped and
+        reported, never raised. Consecutive same-kind commands apply as one bulk
+        operation grouped by archetype transition.
+        """
+        self._check_not_iterating("apply")
+        report = ApplyReport()
+        for buf in buffers:
+            pending = np.zeros(buf.pending_count, dtype=np.uint64)
+            report._pending[id(buf)] = pending
+            for cmd in buf.commands():
+                self._apply_command(cmd, pending, report)
+            buf.clear()
+        return report
+
+    def _resolve(self, ids: Array, pending: Array) -> Array:
+        is_pending = ((ids >> GEN_SHIFT) == 0) & (ids != 0)
+        if not is_pending.any():
+            return ids
+        out = ids.copy()
+        out[is_pending] = pending[pending_slot(ids[is_pending])]
+        return out
+
+    def _resolve_values(self, cmd: _Command, pending: Array) -> dict[ComponentId, dict[str, Array]]:
+        out: dict[ComponentId, dict[str, Array]] = {}
+        for cls, cols in cmd.values().items():
+            s = schema_of(cls)
+            ents = {f.name for f in s.fields if f.type.is_entity}
+            out[self.components.id_of(cls)] = {
+                k: (self._resolve(v, pending) if k in ents else v) for k, v in cols.items()
+            }
+        return out
+
+    def _apply_command(self, cmd: _Command, pending: Array, report: ApplyReport) -> None:
+        values = self._resolve_values(cmd, pending)
+        if cmd.kind is Op.SPAWN:
+            raw = cmd.ids()
+            real = self._spawn(len(raw), values)
+            pending[pending_slot(raw)] = real
+            report._spawned.append(real)
+            report.applied += len(real)
+            return
+        ids = self._resolve(cmd.ids(), pending)
+        alive = self.entities.is_alive_batch(ids)
+        if not alive.all():
+            report._dead.append(ids[~alive])
+            ids = ids[alive]
+            values = {c: {k: v[alive] for k, v in cols.items()} for c, cols in values.items()}
+        if cmd.kind is Op.DESPAWN:
+            uniq, first = np.unique(ids, return_index=True)
+            if len(uniq) < len(ids):  # a repeated despawn names a dead entity
+                repeat = np.ones(len(ids), dtype=np.bool_)
+                repeat[first] = False
+                report._dead.append(ids[repeat])
+            self._despawn(ids[np.sort(first)])
+            report.applied += len(uniq)
+        elif cmd.kind is Op.REMOVE:
+            self._move(np.unique(ids), {}, frozenset(values))
+            report.applied += len(ids)
+        elif cmd.kind is Op.INSERT:
+            ((cid, cols),) = values.items()
+            self._insert_cols(ids, cid, cols)
+            report.applied += len(ids)
+        else:
+            self._apply_set(ids, values, report)
+
+    def _apply_set(
+        self, ids: Array, values: dict[ComponentId, dict[str, Array]], report: ApplyReport
+    ) -> None:
+        ((cid, cols),) = values.items()
+        idx = (ids & INDEX_MASK).astype(np.int64)
+        tabs = self.entities.table[idx]
+        has = np.array([cid in t.component_set for t in self.tables], dtype=np.bool_)[tabs]
+        if not has.all():
+            report._missing.append(ids[~has])
+            ids = ids[has]
+            cols = {k: v[has] for k, v in cols.items()}
+        last = self._dedupe_last(ids)
+        if last is not None:
+            ids = ids[last]
+            cols = {k: v[last] for k, v in cols.items()}
+        self._set_cols(ids, cid, cols)
+        report.applied += len(ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"<World entities={len(self)} archetypes={len(self.archetypes_info())} "
+            f"components={len(self.components)}>"
+        )
