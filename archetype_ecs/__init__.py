@@ -5,6 +5,8 @@ Apache Arrow buffers; Numba kernels run over those columns in place; structural
 changes are recorded in command buffers and applied in bulk.
 """
 
+from typing import TYPE_CHECKING
+
 from archetype_ecs.archetype import ArchetypeInfo
 from archetype_ecs.commands import ApplyReport, CommandBuffer
 from archetype_ecs.component import ComponentSchema, component, is_component, schema_of
@@ -19,20 +21,40 @@ from archetype_ecs.errors import (
     StructuralChangeError,
 )
 from archetype_ecs.query import QueryState
-from archetype_ecs.schema import (
-    EntityRef,
-    bool_,
-    f32,
-    f64,
-    i8,
-    i16,
-    i32,
-    i64,
-    u8,
-    u16,
-    u32,
-    u64,
-)
+
+if TYPE_CHECKING:
+    # For type checkers a field annotation is the Python type of one value, so
+    # `x: f32 = 0.0` type-checks in user code. At run time these are FieldType
+    # objects (see archetype_ecs.schema), which is what @component reads.
+    from typing import TypeAlias
+
+    bool_: TypeAlias = bool
+    i8: TypeAlias = int
+    i16: TypeAlias = int
+    i32: TypeAlias = int
+    i64: TypeAlias = int
+    u8: TypeAlias = int
+    u16: TypeAlias = int
+    u32: TypeAlias = int
+    u64: TypeAlias = int
+    f32: TypeAlias = float
+    f64: TypeAlias = float
+    EntityRef: TypeAlias = int
+else:
+    from archetype_ecs.schema import (
+        EntityRef,
+        bool_,
+        f32,
+        f64,
+        i8,
+        i16,
+        i32,
+        i64,
+        u8,
+        u16,
+        u32,
+        u64,
+    )
 from archetype_ecs.table import ArchetypeTable
 from archetype_ecs.world import World
 

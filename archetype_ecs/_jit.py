@@ -18,9 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 prange = numba.prange
 
 
-def njit(
-    fn: F | None = None, *, parallel: bool = False, nogil: bool = True
-) -> Any:  # noqa: ANN401 - returns a numba Dispatcher or a decorator
+def njit(fn: F | None = None, *, parallel: bool = False, nogil: bool = True) -> Any:
     """Compile ``fn`` lazily with ``cache=True`` and ``nogil=True``.
 
     Parameters
@@ -39,7 +37,7 @@ def njit(
         The dispatcher compiles on first call per signature.
     """
 
-    def wrap(f: F) -> Any:  # noqa: ANN401 - numba Dispatcher
+    def wrap(f: F) -> Any:
         return numba.njit(cache=True, parallel=parallel, nogil=nogil)(f)
 
     if fn is None:

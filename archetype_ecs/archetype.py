@@ -17,11 +17,11 @@ __all__ = ["ArchetypeInfo", "Archetypes"]
 
 
 class ArchetypeInfo(NamedTuple):
-    """One line of ``world.archetypes()``."""
+    """One line of ``world.archetypes_info()``: id, component names, entity count."""
 
     id: int
     components: tuple[str, ...]
-    count: int
+    rows: int
 
 
 class Archetypes:
@@ -34,7 +34,9 @@ class Archetypes:
         self._components = components
         self.tables: list[ArchetypeTable] = []
         self._by_set: dict[tuple[ComponentId, ...], int] = {}
-        self._edges: dict[tuple[int, frozenset[ComponentId], frozenset[ComponentId]], int] = {}
+        self._edges: dict[
+            tuple[int, frozenset[ComponentId], frozenset[ComponentId]], int
+        ] = {}
         self.get_or_create(())  # the empty archetype is table 0
 
     def get_or_create(self, components: Iterable[ComponentId]) -> ArchetypeTable:

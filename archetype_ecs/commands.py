@@ -26,7 +26,13 @@ import numpy as np
 
 from archetype_ecs.component import ComponentSchema, schema_of
 from archetype_ecs.entity import GEN_SHIFT, Entity, pending_slot
-from archetype_ecs.errors import E_LENGTH, E_NOT_ALIVE, EntityNotAliveError, SchemaError, coded
+from archetype_ecs.errors import (
+    E_LENGTH,
+    E_NOT_ALIVE,
+    EntityNotAliveError,
+    SchemaError,
+    coded,
+)
 
 __all__ = ["ApplyReport", "CommandBuffer", "Op"]
 
@@ -43,9 +49,7 @@ class Op(enum.IntEnum):
     SET = 4
 
 
-def _run_key(
-    kind: Op, comps: Mapping[type, Mapping[str, Array]]
-) -> tuple[Any, ...]:
+def _run_key(kind: Op, comps: Mapping[type, Mapping[str, Array]]) -> tuple[Any, ...]:
     # Consecutive commands coalesce only when kind, classes and fields all match.
     return (kind, tuple((c, tuple(cols)) for c, cols in comps.items()))
 
@@ -55,9 +59,7 @@ class _Command:
 
     __slots__ = ("classes", "id_chunks", "key", "kind", "value_chunks")
 
-    def __init__(
-        self, kind: Op, comps: Mapping[type, Mapping[str, Array]]
-    ) -> None:
+    def __init__(self, kind: Op, comps: Mapping[type, Mapping[str, Array]]) -> None:
         self.kind = kind
         self.classes = tuple(comps)
         self.key = _run_key(kind, comps)
@@ -73,7 +75,10 @@ class _Command:
 
     def values(self) -> dict[type, dict[str, Array]]:
         return {
-            c: {f: (ch[0] if len(ch) == 1 else np.concatenate(ch)) for f, ch in fields.items()}
+            c: {
+                f: (ch[0] if len(ch) == 1 else np.concatenate(ch))
+                for f, ch in fields.items()
+            }
             for c, fields in self.value_chunks.items()
         }
 
@@ -128,7 +133,7 @@ class ApplyReport:
         """Number of commands skipped (dead plus missing)."""
         return sum(len(a) for a in self._dead) + sum(len(a) for a in self._missing)
 
-    def resolve(self, buffer: CommandBuffer, ids: int | Iterable[int]) -> Any:  # noqa: ANN401 - Entity or array
+    def resolve(self, buffer: CommandBuffer, ids: int | Iterable[int]) -> Any:
         """Map pending ids of ``buffer`` to the real ids they became."""
         table = self._pending.get(id(buffer))
         if table is None:
@@ -237,7 +242,9 @@ class CommandBuffer:
     ) -> dict[str, Array]:
         got_n, cols = schema.coerce(values, n)
         if got_n != n:
-            raise SchemaError(coded(E_LENGTH, f"{where}: {got_n} rows of values for {n} entities"))
+            raise SchemaError(
+                coded(E_LENGTH, f"{where}: {got_n} rows of values for {n} entities")
+            )
         return cols
 
     def _record(
@@ -261,7 +268,9 @@ class CommandBuffer:
         comps: dict[type, dict[str, Array]] = {}
         for c in components:
             s = schema_of(c, f"{self.name}.spawn")
-            comps[s.cls] = s.columns_of(c) if not isinstance(c, type) else s.coerce(None, 1)[1]
+            comps[s.cls] = (
+                s.columns_of(c) if not isinstance(c, type) else s.coerce(None, 1)[1]
+            )
         pending = Entity(self._next_pending + 1)  # pending ids count from 1; 0 is null
         self._next_pending += 1
         self._record(Op.SPAWN, np.array([pending], dtype=np.uint64), comps)
@@ -280,7 +289,9 @@ class CommandBuffer:
         from archetype_ecs.world import normalize_batch  # shared with World.spawn_batch
 
         n, comps = normalize_batch(components, n, f"{self.name}.spawn_batch")
-        ids = np.arange(self._next_pending + 1, self._next_pending + 1 + n, dtype=np.uint64)
+        ids = np.arange(
+            self._next_pending + 1, self._next_pending + 1 + n, dtype=np.uint64
+        )
         self._next_pending += n
         self._record(Op.SPAWN, ids, comps)
         return ids
@@ -301,7 +312,9 @@ class CommandBuffer:
             cols = s.columns_of(c) if not isinstance(c, type) else s.coerce(None, 1)[1]
             self._record(Op.INSERT, ids, {s.cls: cols})
 
-    def insert_batch(self, entities: object, component: type, values: object = None) -> None:
+    def insert_batch(
+        self, entities: object, component: type, values: object = None
+    ) -> None:
         """Record inserting one component on many entities (values as columns)."""
         where = f"{self.name}.insert_batch"
         ids = self._ids(entities, where)
@@ -317,7 +330,7 @@ class CommandBuffer:
         where = f"{self.name}.remove"
         ids = self._ids(entities, where)
         classes = tuple(schema_of(c, where).cls for c in components)
-        self._record(Op.REMOVE, ids, dict.fromkeys(classes, {}))
+        self._record(Op.REMOVE, ids, {c: {} for c in classes})
 
     def set(self, entity: int, *components: object) -> None:
         """Record overwriting component values of one entity (it must have them)."""
@@ -336,7 +349,9 @@ class CommandBuffer:
         s = schema_of(component, where)
         if isinstance(values, dict):
             cols = {
-                k: v for k, v in self._values(s, values, len(ids), where).items() if k in values
+                k: v
+                for k, v in self._values(s, values, len(ids), where).items()
+                if k in values
             }
         else:
             cols = self._values(s, values, len(ids), where)

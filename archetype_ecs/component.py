@@ -10,9 +10,10 @@ order of first use).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, NewType, TypeVar, overload
+from typing import Any, NamedTuple, NewType, TypeVar, cast, overload
 
 import numpy as np
 
@@ -103,7 +104,10 @@ class ComponentSchema:
         self.view_type: type[ComponentView] = type(
             f"{name}View",
             (ComponentView,),
-            {"__slots__": tuple(f.name for f in fields), "_fields": tuple(f.name for f in fields)},
+            {
+                "__slots__": tuple(f.name for f in fields),
+                "_fields": tuple(f.name for f in fields),
+            },
         )
 
     @property
@@ -194,7 +198,7 @@ class ComponentSchema:
 
 
 def _resolve_annotations(cls: type) -> dict[str, object]:
-    raw = cls.__dict__.get("__annotations__", {})
+    raw = inspect.get_annotations(cls)
     module = sys.modules.get(cls.__module__)
     namespace = dict(vars(module)) if module is not None else {}
     namespace.update(vars(cls))
@@ -205,7 +209,7 @@ def _resolve_annotations(cls: type) -> dict[str, object]:
 
             scope = {**vars(_schema), **namespace}
             try:
-                ann = eval(ann, scope)  # noqa: S307 - annotations of the user's own class
+                ann = eval(ann, scope)
             except Exception as exc:
                 raise SchemaError(
                     f"{cls.__qualname__}.{name}: cannot resolve annotation {ann!r} "
@@ -231,9 +235,7 @@ def _build_schema(cls: type, name: str, version: int) -> tuple[FieldSpec, ...]:
 @overload
 def component(cls: T, /) -> T: ...
 @overload
-def component(
-    *, name: str | None = None, version: int = 1
-) -> Callable[[T], T]: ...
+def component(*, name: str | None = None, version: int = 1) -> Callable[[T], T]: ...
 def component(
     cls: T | None = None, /, *, name: str | None = None, version: int = 1
 ) -> T | Callable[[T], T]:
@@ -277,9 +279,9 @@ def component(
         fields = _build_schema(c, cname, version)
         for f in fields:  # tuple defaults are fine; dataclass rejects only mutables
             setattr(c, f.name, f.default)
-        dc = dataclasses.dataclass(slots=True)(c)
-        dc.__ecs_schema__ = ComponentSchema(dc, cname, fields, version)  # type: ignore[attr-defined] # set on purpose
-        return dc
+        dc: Any = dataclasses.dataclass(slots=True)(c)
+        dc.__ecs_schema__ = ComponentSchema(dc, cname, fields, version)
+        return cast(T, dc)
 
     if cls is None:
         return wrap

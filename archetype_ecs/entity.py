@@ -72,7 +72,8 @@ NULL_ENTITY = Entity(0)
 
 def pack(index: np.ndarray[Any, Any], generation: np.ndarray[Any, Any]) -> IdArray:
     """Vectorized ``generation << 32 | index``."""
-    return (generation.astype(np.uint64) << GEN_SHIFT) | index.astype(np.uint64)
+    out: IdArray = (generation.astype(np.uint64) << GEN_SHIFT) | index.astype(np.uint64)
+    return out
 
 
 def split(
@@ -131,9 +132,7 @@ class EntityIndex:
         idx = np.concatenate([recycled, fresh]) if take else fresh
         return pack(idx, self.generation[idx])
 
-    def place(
-        self, ids: IdArray, table: int, rows: np.ndarray[Any, Any]
-    ) -> None:
+    def place(self, ids: IdArray, table: int, rows: np.ndarray[Any, Any]) -> None:
         """Record that ``ids`` now live in ``table`` at ``rows``."""
         idx = (ids & INDEX_MASK).astype(np.int64)
         newly = int(np.count_nonzero(self.table[idx] < 0))
@@ -157,12 +156,17 @@ class EntityIndex:
         self._free[self._nfree : self._nfree + len(keep)] = keep
         self._nfree += len(keep)
 
-    def is_alive_batch(self, ids: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    def is_alive_batch(
+        self, ids: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Vectorized liveness of an array of ids (stale, pending and null are False)."""
         idx, gen = split(ids)
         ok = idx < self.size
         safe = np.where(ok, idx, 0)
-        return ok & (self.generation[safe] == gen) & (self.table[safe] >= 0)
+        alive: np.ndarray[Any, np.dtype[np.bool_]] = (
+            ok & (self.generation[safe] == gen) & (self.table[safe] >= 0)
+        )
+        return alive
 
     def is_alive(self, e: int) -> bool:
         """Liveness of one id."""

@@ -69,7 +69,9 @@ class QueryState:
     def _update(self) -> None:
         tables = self._world.archetypes.tables
         for t in tables[self._seen :]:
-            if self._required_set <= t.component_set and not (self.without & t.component_set):
+            if self._required_set <= t.component_set and not (
+                self.without & t.component_set
+            ):
                 self.matched.append(t)
         self._seen = len(tables)
 
@@ -109,7 +111,7 @@ class QueryState:
     def for_each(
         self,
         kernel: Callable[..., Any],
-        *args: Any,  # noqa: ANN401 - passed through to the kernel
+        *args: Any,
         entities: bool = False,
     ) -> None:
         """Call ``kernel(*field_views, *args)`` once per non-empty matched archetype.
@@ -169,7 +171,9 @@ class QueryState:
             if s.is_tag and opt:
                 fields.append(pa.field(s.name, pa.bool_(), nullable=False))
             for f in s.fields:
-                fields.append(pa.field(f"{s.name}.{f.name}", f.type.arrow_type, nullable=opt))
+                fields.append(
+                    pa.field(f"{s.name}.{f.name}", f.type.arrow_type, nullable=opt)
+                )
         return pa.schema(fields)
 
     def to_arrow(self) -> pa.Table:

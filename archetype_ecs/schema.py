@@ -70,7 +70,7 @@ class FieldType:
                 f"field type {self!r} is already a vector; nested vectors are not "
                 "supported: use a wider vector (e.g. f32[6]) or two fields"
             )
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        if type(size) is not int or size < 1:
             raise SchemaError(
                 f"vector size must be a positive int, got {size!r} in {self.name}[...]"
             )
@@ -99,7 +99,7 @@ class FieldType:
             return pa.list_(scalar, self.shape[0])
         return scalar
 
-    def default_value(self) -> Any:  # noqa: ANN401 - scalar or tuple
+    def default_value(self) -> Any:
         """The zero value of this field (used when a declaration gives no default)."""
         if self.shape:
             return tuple(self.dtype.type(0).item() for _ in range(self.shape[0]))
@@ -125,7 +125,8 @@ EntityRef = FieldType("EntityRef", np.dtype(np.uint64), is_entity=True)
 """A reference to another entity, stored as its 64-bit id (0 is the null entity)."""
 
 FIELD_TYPES: dict[str, FieldType] = {
-    t.name: t for t in (bool_, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, EntityRef)
+    t.name: t
+    for t in (bool_, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, EntityRef)
 }
 
 # Python builtins accepted as annotations, mapped to the widest natural column type.
@@ -144,7 +145,9 @@ def field_type_of(annotation: object, where: str) -> FieldType:
     )
 
 
-def _check_int_range(arr: np.ndarray[Any, Any], target: np.dtype[Any], where: str) -> None:
+def _check_int_range(
+    arr: np.ndarray[Any, Any], target: np.dtype[Any], where: str
+) -> None:
     if arr.size == 0:
         return
     info = np.iinfo(target)
@@ -189,7 +192,7 @@ def _cast(
 
 
 def coerce_column(
-    value: Any,  # noqa: ANN401 - any array-like
+    value: Any,
     ftype: FieldType,
     n: int | None,
     where: str,
@@ -243,8 +246,11 @@ def coerce_column(
     if arr.shape == shape:  # one value: broadcast
         if n is None:
             raise SchemaError(
-                coded(E_SHAPE, f"{where}: got one value where a column was expected; "
-                      "pass an array or give n=")
+                coded(
+                    E_SHAPE,
+                    f"{where}: got one value where a column was expected; "
+                    "pass an array or give n=",
+                )
             )
         return np.broadcast_to(arr, (n, *shape))
     if arr.ndim != 1 + len(shape) or arr.shape[1:] != shape:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from archetype_ecs.component import ComponentId, ComponentSchema
+from archetype_ecs.component import ComponentId, ComponentSchema, ComponentView
 from archetype_ecs.errors import InternalError
 from archetype_ecs.schema import ENTITY_METADATA
 
@@ -59,7 +59,9 @@ class _ColumnSpec:
 
 def _allocate(spec: _ColumnSpec, capacity: int) -> tuple[pa.Buffer, Array]:
     buf = pa.allocate_buffer(max(spec.nbytes(capacity), 1))
-    arr = np.frombuffer(buf, dtype=spec.dtype, count=capacity * max(1, int(np.prod(spec.shape))))
+    arr = np.frombuffer(
+        buf, dtype=spec.dtype, count=capacity * max(1, int(np.prod(spec.shape)))
+    )
     return buf, arr.reshape(capacity, *spec.shape)
 
 
@@ -92,14 +94,17 @@ class ArchetypeTable:
             s = schemas[cid]
             for f in s.fields:
                 self._specs[f"{s.name}.{f.name}"] = _ColumnSpec(
-                    f.type.dtype, f.type.shape, f.type.arrow_type, is_entity=f.type.is_entity
+                    f.type.dtype,
+                    f.type.shape,
+                    f.type.arrow_type,
+                    is_entity=f.type.is_entity,
                 )
             tick = _ColumnSpec(np.dtype(np.uint32), (), pa.uint32())
             self._specs[added_key(s.name)] = tick
             self._specs[changed_key(s.name)] = tick
         self._bufs: dict[str, pa.Buffer] = {}
         self._cols: dict[str, Array] = {}
-        self._view_cache: dict[ComponentId, tuple[Any, ...]] = {}
+        self._view_cache: dict[ComponentId, ComponentView] = {}
         self._view_version = -1
         self._arrow_cache: dict[str, pa.Array] = {}
         self._arrow_version = -1
@@ -139,7 +144,7 @@ class ArchetypeTable:
         """Entity ids of the live rows (a view)."""
         return self._cols[ENTITY_COLUMN][: self.len]
 
-    def component_view(self, cid: ComponentId) -> tuple[Any, ...]:
+    def component_view(self, cid: ComponentId) -> ComponentView:
         """The component's field views as its ``<Name>View`` namedtuple (cached)."""
         if self._view_version != self.version:
             self._view_cache.clear()
@@ -170,7 +175,9 @@ class ArchetypeTable:
         self.version += 1
         return start
 
-    def gather(self, rows: Array, keys: tuple[str, ...] | None = None) -> dict[str, Array]:
+    def gather(
+        self, rows: Array, keys: tuple[str, ...] | None = None
+    ) -> dict[str, Array]:
         """Copies of ``rows`` of the given columns (default: all)."""
         return {k: self._cols[k][rows] for k in (keys or self.keys)}
 
@@ -220,7 +227,9 @@ class ArchetypeTable:
         buf = self._bufs[key]
         if spec.shape:
             size = spec.shape[0]
-            child = pa.Array.from_buffers(spec.arrow_type.value_type, n * size, [None, buf])
+            child = pa.Array.from_buffers(
+                spec.arrow_type.value_type, n * size, [None, buf]
+            )
             arr = pa.FixedSizeListArray.from_arrays(child, size)
         else:
             arr = pa.Array.from_buffers(spec.arrow_type, n, [None, buf])
@@ -231,11 +240,15 @@ class ArchetypeTable:
         """The Arrow field of a column (entity columns carry metadata)."""
         spec = self._specs[key]
         return pa.field(
-            key, spec.arrow_type, nullable=False,
+            key,
+            spec.arrow_type,
+            nullable=False,
             metadata=ENTITY_METADATA if spec.is_entity else None,
         )
 
-    def batch(self, components: tuple[ComponentId, ...] | None = None) -> pa.RecordBatch:
+    def batch(
+        self, components: tuple[ComponentId, ...] | None = None
+    ) -> pa.RecordBatch:
         """Zero-copy ``RecordBatch`` of the live rows: ``entity`` then every field.
 
         Parameters

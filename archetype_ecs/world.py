@@ -20,7 +20,13 @@ import pyarrow as pa
 from archetype_ecs.archetype import ArchetypeInfo, Archetypes
 from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Command
 from archetype_ecs.component import ComponentId, Components, ComponentSchema, schema_of
-from archetype_ecs.entity import GEN_SHIFT, INDEX_MASK, Entity, EntityIndex, pending_slot
+from archetype_ecs.entity import (
+    GEN_SHIFT,
+    INDEX_MASK,
+    Entity,
+    EntityIndex,
+    pending_slot,
+)
 from archetype_ecs.errors import (
     E_LENGTH,
     E_MISSING_COMPONENT,
@@ -96,7 +102,9 @@ def normalize_batch(
             f"table, got {type(components).__name__}"
         )
     schemas = [schema_of(c, where) for c in components]
-    resolved: dict[ComponentSchema, Any] = dict(zip(schemas, components.values(), strict=True))
+    resolved: dict[ComponentSchema, Any] = dict(
+        zip(schemas, components.values(), strict=True)
+    )
     # First pass: columns that fix n; then broadcast the rest.
     cols: CompValues = {}
     for s, v in resolved.items():
@@ -105,7 +113,9 @@ def normalize_batch(
         n_before = n
         n, cols[s.cls] = s.coerce(v, n)
         if n_before is not None and n != n_before:
-            raise SchemaError(coded(E_LENGTH, f"{where}: {s.name} has {n} rows, others {n_before}"))
+            raise SchemaError(
+                coded(E_LENGTH, f"{where}: {s.name} has {n} rows, others {n_before}")
+            )
     if n is None:
         raise SchemaError(
             coded(E_LENGTH, f"{where}: cannot tell how many entities to spawn; pass n=")
@@ -155,7 +165,7 @@ class World:
 
     def archetypes_info(self) -> list[ArchetypeInfo]:
         """Id, component names and entity count of every non-empty archetype."""
-        return [a for a in self.archetypes.info() if a.count]
+        return [a for a in self.archetypes.info() if a.rows]
 
     def component_id(self, component: object) -> ComponentId:
         """This world's id of a component class (registered on first use)."""
@@ -185,8 +195,14 @@ class World:
         alive = self.entities.is_alive_batch(ids)
         if not alive.all():
             dead = ids[~alive]
-            reasons = "; ".join(self.entities.describe_dead(int(e)) for e in dead[:_MAX_LISTED])
-            more = f" (and {len(dead) - _MAX_LISTED} more)" if len(dead) > _MAX_LISTED else ""
+            reasons = "; ".join(
+                self.entities.describe_dead(int(e)) for e in dead[:_MAX_LISTED]
+            )
+            more = (
+                f" (and {len(dead) - _MAX_LISTED} more)"
+                if len(dead) > _MAX_LISTED
+                else ""
+            )
             raise EntityNotAliveError(
                 coded(
                     E_NOT_ALIVE,
@@ -244,7 +260,7 @@ class World:
         return self.entities.row[(ids & INDEX_MASK).astype(np.int64)]
 
     def _remove_rows(self, table: ArchetypeTable, rows: Array) -> None:
-        movers, holes = table.swap_remove(np.sort(rows))
+        _, holes = table.swap_remove(np.sort(rows))
         if len(holes):
             self.entities.place(table._cols[ENTITY_COLUMN][holes], table.id, holes)
 
@@ -425,7 +441,9 @@ class World:
             )
         self._move(ids, add, frozenset())
 
-    def insert_batch(self, entities: object, component: type, values: object = None) -> None:
+    def insert_batch(
+        self, entities: object, component: type, values: object = None
+    ) -> None:
         """Insert one component on many entities, with values as columns.
 
         ``values`` is as in :meth:`spawn_batch`. When an id repeats, its last values win.
@@ -443,7 +461,9 @@ class World:
         _, cols = s.coerce(values, len(ids))
         self._insert_cols(ids, self.components.id_of(s.cls), cols)
 
-    def _insert_cols(self, ids: Array, cid: ComponentId, cols: dict[str, Array]) -> None:
+    def _insert_cols(
+        self, ids: Array, cid: ComponentId, cols: dict[str, Array]
+    ) -> None:
         last = self._dedupe_last(ids)
         if last is not None:
             ids = ids[last]
@@ -475,25 +495,34 @@ class World:
         if not self.entities.is_alive(e):
             return False
         cid = self.components.id_of(component, "has")
-        return cid in self.tables[int(self.entities.table[e & 0xFFFF_FFFF])].component_set
+        return (
+            cid in self.tables[int(self.entities.table[e & 0xFFFF_FFFF])].component_set
+        )
 
-    def _locate_with(self, entity: int, component: type, op: str) -> tuple[ArchetypeTable, int, ComponentSchema]:
+    def _locate_with(
+        self, entity: int, component: type, op: str
+    ) -> tuple[ArchetypeTable, int, ComponentSchema]:
         e = int(entity)
         s = schema_of(component, op)
         if not self.entities.is_alive(e):
             raise EntityNotAliveError(
-                coded(E_NOT_ALIVE, f"{op}({s.name}): {self.entities.describe_dead(e)}; "
-                      "check world.is_alive(e) or use world.get(e, C, default=None)")
+                coded(
+                    E_NOT_ALIVE,
+                    f"{op}({s.name}): {self.entities.describe_dead(e)}; "
+                    "check world.is_alive(e) or use world.get(e, C, default=None)",
+                )
             )
         slot = e & 0xFFFF_FFFF
         table = self.tables[int(self.entities.table[slot])]
         cid = self.components.id_of(s.cls)
         if cid not in table.component_set:
             raise MissingComponentError(
-                coded(E_MISSING_COMPONENT,
-                      f"{op}: entity {Entity(e).label()} has no {s.name} (it has "
-                      f"[{', '.join(table.names)}]); insert it first or use "
-                      "world.get(e, C, default=None)")
+                coded(
+                    E_MISSING_COMPONENT,
+                    f"{op}: entity {Entity(e).label()} has no {s.name} (it has "
+                    f"[{', '.join(table.names)}]); insert it first or use "
+                    "world.get(e, C, default=None)",
+                )
             )
         return table, int(self.entities.row[slot]), s
 
@@ -518,7 +547,9 @@ class World:
     def get(self, entity: int, component: type[T]) -> T | None: ...
     @overload
     def get(self, entity: int, component: type[T], default: T) -> T: ...
-    def get(self, entity: int, component: type[T], default: T | None = None) -> T | None:
+    def get(
+        self, entity: int, component: type[T], default: T | None = None
+    ) -> T | None:
         """Like :meth:`component`, but ``default`` when dead or missing."""
         if not self.has(entity, component):
             return default
@@ -537,7 +568,10 @@ class World:
         ids = self._alive_ids(entities, "get_batch")
         s = schema_of(component, "get_batch")
         cid = self.components.id_of(s.cls)
-        out = {f.name: np.empty((len(ids), *f.type.shape), dtype=f.type.dtype) for f in s.fields}
+        out = {
+            f.name: np.empty((len(ids), *f.type.shape), dtype=f.type.dtype)
+            for f in s.fields
+        }
         for table, sel in self._groups(ids):
             self._require(table, cid, s, ids[sel], "get_batch")
             rows = self._rows(ids[sel])
@@ -546,14 +580,21 @@ class World:
         return out
 
     def _require(
-        self, table: ArchetypeTable, cid: ComponentId, s: ComponentSchema, ids: Array, op: str
+        self,
+        table: ArchetypeTable,
+        cid: ComponentId,
+        s: ComponentSchema,
+        ids: Array,
+        op: str,
     ) -> None:
         if cid not in table.component_set:
             raise MissingComponentError(
-                coded(E_MISSING_COMPONENT,
-                      f"{op}: {len(ids)} entities (e.g. {Entity(int(ids[0])).label()}) have "
-                      f"no {s.name} (archetype [{', '.join(table.names)}]); insert it "
-                      "first or filter with world.query(...)")
+                coded(
+                    E_MISSING_COMPONENT,
+                    f"{op}: {len(ids)} entities (e.g. {Entity(int(ids[0])).label()}) have "
+                    f"no {s.name} (archetype [{', '.join(table.names)}]); insert it "
+                    "first or filter with world.query(...)",
+                )
             )
 
     def set(self, entity: int, *components: object) -> None:
@@ -567,7 +608,9 @@ class World:
             [E0006] when it lacks a component (use :meth:`insert` to add).
         """
         located = [self._locate_with(entity, type(c), "set") for c in components]
-        cols = [s.columns_of(c) for c, (_, _, s) in zip(components, located, strict=True)]
+        cols = [
+            s.columns_of(c) for c, (_, _, s) in zip(components, located, strict=True)
+        ]
         for (table, row, s), values in zip(located, cols, strict=True):
             for fname, arr in values.items():
                 table._cols[f"{s.name}.{fname}"][row] = arr[0]
@@ -607,7 +650,9 @@ class World:
             for table, sel in groups:
                 self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
 
-    def _set_cols(self, ids: Array, cid: ComponentId, cols: Mapping[str, Array]) -> None:
+    def _set_cols(
+        self, ids: Array, cid: ComponentId, cols: Mapping[str, Array]
+    ) -> None:
         for table, sel in self._groups(ids):
             self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
 
@@ -664,8 +709,11 @@ class World:
         except KeyError:
             held = ", ".join(t.__name__ for t in self._resources) or "none"
             raise ResourceNotFoundError(
-                coded(E_RESOURCE, f"no resource of type {kind.__name__} (held: {held}); "
-                      f"add one with world.insert_resource({kind.__name__}(...))")
+                coded(
+                    E_RESOURCE,
+                    f"no resource of type {kind.__name__} (held: {held}); "
+                    f"add one with world.insert_resource({kind.__name__}(...))",
+                )
             ) from None
 
     def get_resource(self, kind: type[T], default: T | None = None) -> T | None:
@@ -717,17 +765,22 @@ class World:
         out[is_pending] = pending[pending_slot(ids[is_pending])]
         return out
 
-    def _resolve_values(self, cmd: _Command, pending: Array) -> dict[ComponentId, dict[str, Array]]:
+    def _resolve_values(
+        self, cmd: _Command, pending: Array
+    ) -> dict[ComponentId, dict[str, Array]]:
         out: dict[ComponentId, dict[str, Array]] = {}
         for cls, cols in cmd.values().items():
             s = schema_of(cls)
             ents = {f.name for f in s.fields if f.type.is_entity}
             out[self.components.id_of(cls)] = {
-                k: (self._resolve(v, pending) if k in ents else v) for k, v in cols.items()
+                k: (self._resolve(v, pending) if k in ents else v)
+                for k, v in cols.items()
             }
         return out
 
-    def _apply_command(self, cmd: _Command, pending: Array, report: ApplyReport) -> None:
+    def _apply_command(
+        self, cmd: _Command, pending: Array, report: ApplyReport
+    ) -> None:
         values = self._resolve_values(cmd, pending)
         if cmd.kind is Op.SPAWN:
             raw = cmd.ids()
@@ -741,7 +794,9 @@ class World:
         if not alive.all():
             report._dead.append(ids[~alive])
             ids = ids[alive]
-            values = {c: {k: v[alive] for k, v in cols.items()} for c, cols in values.items()}
+            values = {
+                c: {k: v[alive] for k, v in cols.items()} for c, cols in values.items()
+            }
         if cmd.kind is Op.DESPAWN:
             uniq, first = np.unique(ids, return_index=True)
             if len(uniq) < len(ids):  # a repeated despawn names a dead entity
@@ -761,12 +816,17 @@ class World:
             self._apply_set(ids, values, report)
 
     def _apply_set(
-        self, ids: Array, values: dict[ComponentId, dict[str, Array]], report: ApplyReport
+        self,
+        ids: Array,
+        values: dict[ComponentId, dict[str, Array]],
+        report: ApplyReport,
     ) -> None:
         ((cid, cols),) = values.items()
         idx = (ids & INDEX_MASK).astype(np.int64)
         tabs = self.entities.table[idx]
-        has = np.array([cid in t.component_set for t in self.tables], dtype=np.bool_)[tabs]
+        has = np.array([cid in t.component_set for t in self.tables], dtype=np.bool_)[
+            tabs
+        ]
         if not has.all():
             report._missing.append(ids[~has])
             ids = ids[has]
