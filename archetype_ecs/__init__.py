@@ -7,6 +7,7 @@ changes are recorded in command buffers and applied in bulk.
 
 from typing import TYPE_CHECKING
 
+from archetype_ecs._jit import njit, prange
 from archetype_ecs.archetype import ArchetypeInfo
 from archetype_ecs.commands import ApplyReport, CommandBuffer
 from archetype_ecs.component import ComponentSchema, component, is_component, schema_of
@@ -85,6 +86,8 @@ __all__ = [
     "i32",
     "i64",
     "is_component",
+    "njit",
+    "prange",
     "schema_of",
     "u8",
     "u16",

@@ -34,11 +34,17 @@ def njit(fn: F | None = None, *, parallel: bool = False, nogil: bool = True) -> 
     Returns
     -------
     numba.core.registry.CPUDispatcher or decorator
-        The dispatcher compiles on first call per signature.
+        The dispatcher compiles on first call per signature. Functions defined
+        where Numba cannot cache (``exec``, some REPLs) compile without the cache.
     """
 
     def wrap(f: F) -> Any:
-        return numba.njit(cache=True, parallel=parallel, nogil=nogil)(f)
+        try:
+            return numba.njit(cache=True, parallel=parallel, nogil=nogil)(f)
+        except RuntimeError as exc:  # no file to cache next to (exec, some REPLs)
+            if "cannot cache" not in str(exc):
+                raise
+            return numba.njit(cache=False, parallel=parallel, nogil=nogil)(f)
 
     if fn is None:
         return wrap
