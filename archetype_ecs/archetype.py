@@ -46,7 +46,8 @@ class Archetypes:
         if tid is None:
             tid = len(self.tables)
             schemas = {c: self._components.schemas[c] for c in key}
-            self.tables.append(ArchetypeTable(tid, key, schemas))
+            tracked = frozenset(self._components.tracked)
+            self.tables.append(ArchetypeTable(tid, key, schemas, tracked))
             self._by_set[key] = tid
         return self.tables[tid]
 

@@ -163,6 +163,22 @@ def _as_ids(entities: object, where: str) -> Array:
     return arr.astype(np.uint64)
 
 
+def _instance_columns(
+    c: object, where: str, *, tags: bool = True
+) -> tuple[type, dict[str, Array]]:
+    """Validated one-row columns of an instance (or, if allowed, a class's defaults)."""
+    s = schema_of(c, where)
+    if isinstance(c, type):
+        if tags:  # a class stands for its default values (a tag has none)
+            return s.cls, s.coerce(None, 1)[1]
+        raise SchemaError(
+            f"{where}: got the class {s.name}, expected an instance such as "
+            f"{s.name}({', '.join(s.field_names())}); pass values, or use the _batch "
+            "form with a dict of field -> array"
+        )
+    return s.cls, s.columns_of(c)
+
+
 class CommandBuffer:
     """Records spawn, despawn, insert, remove and set as columnar batches.
 
@@ -247,9 +263,19 @@ class CommandBuffer:
             )
         return cols
 
+    def _check_refs(self, comps: Mapping[type, Mapping[str, Array]]) -> None:
+        """EntityRef values may hold pending ids too: they must be this buffer's."""
+        for cls, cols in comps.items():
+            s = schema_of(cls)
+            for f in s.fields:
+                if f.type.is_entity and f.name in cols:
+                    refs = np.ascontiguousarray(cols[f.name]).reshape(-1)
+                    self._check_pending(refs, f"{self.name}: {s.name}.{f.name}")
+
     def _record(
         self, kind: Op, ids: Array, comps: Mapping[type, dict[str, Array]]
     ) -> None:
+        self._check_refs(comps)
         run = self._run(kind, comps)
         run.id_chunks.append(ids)
         for cls, cols in comps.items():
@@ -265,12 +291,7 @@ class CommandBuffer:
         Entity
             A pending id, usable in later commands of this buffer.
         """
-        comps: dict[type, dict[str, Array]] = {}
-        for c in components:
-            s = schema_of(c, f"{self.name}.spawn")
-            comps[s.cls] = (
-                s.columns_of(c) if not isinstance(c, type) else s.coerce(None, 1)[1]
-            )
+        comps = dict(_instance_columns(c, f"{self.name}.spawn") for c in components)
         pending = Entity(self._next_pending + 1)  # pending ids count from 1; 0 is null
         self._next_pending += 1
         self._record(Op.SPAWN, np.array([pending], dtype=np.uint64), comps)
@@ -307,10 +328,10 @@ class CommandBuffer:
     def insert(self, entity: int, *components: object) -> None:
         """Record inserting component instances (or tag classes) on one entity."""
         ids = self._ids(entity, f"{self.name}.insert")
-        for c in components:
-            s = schema_of(c, f"{self.name}.insert")
-            cols = s.columns_of(c) if not isinstance(c, type) else s.coerce(None, 1)[1]
-            self._record(Op.INSERT, ids, {s.cls: cols})
+        checked = [_instance_columns(c, f"{self.name}.insert") for c in components]
+        self._check_refs(dict(checked))  # validate everything before recording
+        for cls, cols in checked:
+            self._record(Op.INSERT, ids, {cls: cols})
 
     def insert_batch(
         self, entities: object, component: type, values: object = None
@@ -335,9 +356,12 @@ class CommandBuffer:
     def set(self, entity: int, *components: object) -> None:
         """Record overwriting component values of one entity (it must have them)."""
         ids = self._ids(entity, f"{self.name}.set")
-        for c in components:
-            s = schema_of(c, f"{self.name}.set")
-            self._record(Op.SET, ids, {s.cls: s.columns_of(c)})
+        checked = [
+            _instance_columns(c, f"{self.name}.set", tags=False) for c in components
+        ]
+        self._check_refs(dict(checked))
+        for cls, cols in checked:
+            self._record(Op.SET, ids, {cls: cols})
 
     def set_batch(self, entities: object, component: type, values: object) -> None:
         """Record overwriting some or all fields of one component on many entities.

@@ -324,6 +324,8 @@ class Components:
         self._ids: dict[type, ComponentId] = {}
         self._by_name: dict[str, ComponentId] = {}
         self.schemas: list[ComponentSchema] = []
+        # Components whose per-row added / changed ticks are stored (pay for use).
+        self.tracked: set[ComponentId] = set()
 
     def id_of(self, obj: object, where: str = "") -> ComponentId:
         """The id of a component class or instance, registering it on first use."""

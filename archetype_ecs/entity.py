@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from archetype_ecs._kernels import mark_first_kernel, mark_last_kernel
+
 __all__ = ["NULL_ENTITY", "Entity", "EntityIndex", "pack", "pending_slot", "split"]
 
 INDEX_MASK = np.uint64(0xFFFF_FFFF)
@@ -105,6 +107,9 @@ class EntityIndex:
         self._free = np.empty(capacity, dtype=np.int64)
         self._nfree = 0
         self.alive_count = 0
+        # Scratch for duplicate detection: stamp[slot] == epoch means "seen this call".
+        self._stamp = np.zeros(capacity, dtype=np.int64)
+        self._epoch = 0
 
     def _grow(self, need: int) -> None:
         cap = max(need, 2 * len(self.generation), 1024)
@@ -115,11 +120,21 @@ class EntityIndex:
         row = np.zeros(cap, dtype=np.int64)
         row[: self.size] = self.row[: self.size]
         self.generation, self.table, self.row = gen, table, row
+        self._stamp = np.zeros(cap, dtype=np.int64)
+        self._epoch = 0
 
     def allocate(self, n: int) -> IdArray:
         """Hand out ``n`` ids: recycled slots first (most recently freed first).
 
         The slots are not alive until :meth:`place` gives them a table and row.
+        """
+        return self.spawn(n, None, 0)
+
+    def spawn(self, n: int, table: int | None, first_row: int) -> IdArray:
+        """Allocate ``n`` ids and place them at rows ``first_row ...`` of ``table``.
+
+        With ``table=None`` the ids are only allocated. Fresh slots (never used
+        before) are written with slices, recycled ones with a scatter.
         """
         take = min(n, self._nfree)
         recycled = self._free[self._nfree - take : self._nfree][::-1].copy()
@@ -127,18 +142,58 @@ class EntityIndex:
         fresh_n = n - take
         if self.size + fresh_n > len(self.generation):
             self._grow(self.size + fresh_n)
-        fresh = np.arange(self.size, self.size + fresh_n, dtype=np.int64)
-        self.size += fresh_n
-        idx = np.concatenate([recycled, fresh]) if take else fresh
-        return pack(idx, self.generation[idx])
+        lo, hi = self.size, self.size + fresh_n
+        self.size = hi
+        # Fresh slots still hold their initial generation 1.
+        fresh = np.arange(lo, hi, dtype=np.uint64) | np.uint64(1 << 32)
+        if table is not None:
+            self.table[lo:hi] = table
+            self.row[lo:hi] = np.arange(first_row + take, first_row + n)
+            self.alive_count += n
+            if take:
+                self.table[recycled] = table
+                self.row[recycled] = np.arange(first_row, first_row + take)
+        if not take:
+            return fresh
+        return np.concatenate([pack(recycled, self.generation[recycled]), fresh])
 
-    def place(self, ids: IdArray, table: int, rows: np.ndarray[Any, Any]) -> None:
-        """Record that ``ids`` now live in ``table`` at ``rows``."""
+    def place(
+        self,
+        ids: IdArray,
+        table: int,
+        rows: np.ndarray[Any, Any],
+        *,
+        spawned: bool = False,
+    ) -> None:
+        """Record that ``ids`` now live in ``table`` at ``rows``.
+
+        ``spawned`` marks ids that were not alive before (they count as new).
+        """
         idx = (ids & INDEX_MASK).astype(np.int64)
-        newly = int(np.count_nonzero(self.table[idx] < 0))
         self.table[idx] = table
         self.row[idx] = rows
-        self.alive_count += newly
+        if spawned:
+            self.alive_count += len(idx)
+
+    def _keep_mask(self, ids: IdArray, *, last: bool) -> np.ndarray[Any, Any] | None:
+        if len(ids) < 2:
+            return None
+        slots = (ids & INDEX_MASK).astype(np.int64)
+        self._epoch += 1
+        kernel = mark_last_kernel if last else mark_first_kernel
+        keep: np.ndarray[Any, Any] = kernel(slots, self._stamp, self._epoch)
+        return None if keep.all() else keep
+
+    def last_occurrences(self, ids: IdArray) -> np.ndarray[Any, Any] | None:
+        """Mask keeping each id's last occurrence; ``None`` when ids are unique.
+
+        O(n), no sort: slots are stamped in scratch memory. Ids must be alive.
+        """
+        return self._keep_mask(ids, last=True)
+
+    def first_occurrences(self, ids: IdArray) -> np.ndarray[Any, Any] | None:
+        """Mask keeping each id's first occurrence; ``None`` when ids are unique."""
+        return self._keep_mask(ids, last=False)
 
     def release(self, ids: IdArray) -> None:
         """Free the slots of live ``ids``: bump generations, push on the free list."""

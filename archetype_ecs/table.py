@@ -38,7 +38,7 @@ def changed_key(name: str) -> str:
 
 
 class _ColumnSpec:
-    __slots__ = ("arrow_type", "dtype", "is_entity", "shape")
+    __slots__ = ("arrow_type", "dtype", "is_entity", "row_items", "shape")
 
     def __init__(
         self,
@@ -52,16 +52,20 @@ class _ColumnSpec:
         self.shape = shape
         self.arrow_type = arrow_type
         self.is_entity = is_entity
+        self.row_items = shape[0] if shape else 1
 
     def nbytes(self, rows: int) -> int:
-        return rows * self.dtype.itemsize * int(np.prod(self.shape, dtype=np.int64))
+        return rows * self.dtype.itemsize * self.row_items
+
+
+def _tick_specs(name: str) -> dict[str, _ColumnSpec]:
+    tick = _ColumnSpec(np.dtype(np.uint32), (), pa.uint32())
+    return {added_key(name): tick, changed_key(name): tick}
 
 
 def _allocate(spec: _ColumnSpec, capacity: int) -> tuple[pa.Buffer, Array]:
     buf = pa.allocate_buffer(max(spec.nbytes(capacity), 1))
-    arr = np.frombuffer(
-        buf, dtype=spec.dtype, count=capacity * max(1, int(np.prod(spec.shape)))
-    )
+    arr = np.frombuffer(buf, dtype=spec.dtype, count=capacity * spec.row_items)
     return buf, arr.reshape(capacity, *spec.shape)
 
 
@@ -77,6 +81,7 @@ class ArchetypeTable:
         table_id: int,
         components: tuple[ComponentId, ...],
         schemas: dict[ComponentId, ComponentSchema],
+        tracked: frozenset[ComponentId] = frozenset(),
     ) -> None:
         self.id = table_id
         self.components = components
@@ -99,16 +104,16 @@ class ArchetypeTable:
                     f.type.arrow_type,
                     is_entity=f.type.is_entity,
                 )
-            tick = _ColumnSpec(np.dtype(np.uint32), (), pa.uint32())
-            self._specs[added_key(s.name)] = tick
-            self._specs[changed_key(s.name)] = tick
+            if cid in tracked:
+                self._specs.update(_tick_specs(s.name))
         self._bufs: dict[str, pa.Buffer] = {}
         self._cols: dict[str, Array] = {}
         self._view_cache: dict[ComponentId, ComponentView] = {}
         self._view_version = -1
         self._arrow_cache: dict[str, pa.Array] = {}
         self._arrow_version = -1
-        self._reserve(MIN_CAPACITY)
+        for key, spec in self._specs.items():  # empty until the first append
+            self._bufs[key], self._cols[key] = _allocate(spec, 0)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -133,6 +138,21 @@ class ArchetypeTable:
                 arr[: self.len] = self._cols[key][: self.len]
             self._bufs[key], self._cols[key] = buf, arr
         self.capacity = cap
+        self.version += 1
+
+    def add_tick_columns(self, cid: ComponentId, tick: int) -> None:
+        """Start change tracking of one component: its rows count as added at ``tick``.
+
+        Notes
+        -----
+        Structural change (new columns): invalidates views.
+        """
+        for key, spec in _tick_specs(self.schemas[cid].name).items():
+            if key in self._specs:
+                continue
+            self._specs[key] = spec
+            self._bufs[key], self._cols[key] = _allocate(spec, self.capacity)
+            self._cols[key][: self.len] = tick
         self.version += 1
 
     def column(self, key: str) -> Array:
@@ -217,7 +237,10 @@ class ArchetypeTable:
         spec = self._specs[key]
         n = self.len
         if spec.dtype == np.bool_:  # Arrow booleans are bit-packed: O(n) conversion
-            return pa.array(self._cols[key][:n], type=pa.bool_())
+            flat = pa.array(self._cols[key][:n].reshape(-1), type=pa.bool_())
+            if spec.shape:
+                return pa.FixedSizeListArray.from_arrays(flat, spec.shape[0])
+            return flat
         if self._arrow_version != self.version:
             self._arrow_cache.clear()
             self._arrow_version = self.version

@@ -16,7 +16,9 @@ from typing import Any, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from archetype_ecs._kernels import group_by_kernel
 from archetype_ecs.archetype import ArchetypeInfo, Archetypes
 from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Command
 from archetype_ecs.component import ComponentId, Components, ComponentSchema, schema_of
@@ -28,11 +30,14 @@ from archetype_ecs.entity import (
     pending_slot,
 )
 from archetype_ecs.errors import (
+    E_DTYPE,
     E_LENGTH,
     E_MISSING_COMPONENT,
+    E_NOT_A_COMPONENT,
     E_NOT_ALIVE,
     E_RESOURCE,
     E_STRUCTURAL,
+    ComponentNotRegisteredError,
     EntityNotAliveError,
     MissingComponentError,
     ResourceNotFoundError,
@@ -65,14 +70,26 @@ def _normalize_arrow(
         comp, field = _component_of_column(name, where)
         cls = classes.get(comp)
         if cls is None:
-            raise SchemaError(
-                f"{where}: column {name!r} names no component given in components=; "
-                f"known: {sorted(classes)}. Name columns '<Component>.<field>' and pass "
-                "the component classes"
+            raise ComponentNotRegisteredError(
+                coded(
+                    E_NOT_A_COMPONENT,
+                    f"{where}: column {name!r} names no component given in classes= "
+                    f"(given: {sorted(classes)}); name columns '<Component>.<field>' "
+                    "(a tag: '<Component>') and pass every component class in classes=",
+                )
             )
         cols = grouped.setdefault(cls, {})
         if field is not None:
             cols[field] = data.column(name)
+        elif not pc.all(data.column(name)).as_py():
+            raise SchemaError(
+                coded(
+                    E_DTYPE,
+                    f"{where}: tag column {name!r} has false or null cells; one "
+                    "spawn_batch makes one archetype, so every row carries the tag. "
+                    "Filter the table and spawn the two parts separately",
+                )
+            )
     n = data.num_rows
     out: CompValues = {}
     for cls, cols in grouped.items():
@@ -225,21 +242,23 @@ class World:
         sel: Array | None,
         n: int,
     ) -> None:
-        tick = np.full(n, self.change_tick, dtype=np.uint32)
+        tracked = self.components.tracked
+        tick = np.full(n, self.change_tick, dtype=np.uint32) if tracked else None
         for cid, cols in comps.items():
             s = self.components.schemas[cid]
             for fname, arr in cols.items():
                 out[f"{s.name}.{fname}"] = arr if sel is None else arr[sel]
-            out[added_key(s.name)] = tick
-            out[changed_key(s.name)] = tick
+            if tick is not None and cid in tracked:
+                out[added_key(s.name)] = tick
+                out[changed_key(s.name)] = tick
 
     def _spawn(self, n: int, comps: Mapping[ComponentId, Mapping[str, Array]]) -> Array:
         table = self.archetypes.get_or_create(comps)
-        ids = self.entities.allocate(n)
-        values: dict[str, Array] = {ENTITY_COLUMN: ids}
-        self._fill_row_values(values, comps, None, n)
-        start = table.append(values)
-        self.entities.place(ids, table.id, np.arange(start, start + n, dtype=np.int64))
+        values: dict[str, Array] = {}
+        self._fill_row_values(values, comps, None, n)  # validates before any change
+        ids = self.entities.spawn(n, table.id, table.len)
+        values[ENTITY_COLUMN] = ids
+        table.append(values)
         return ids
 
     def _groups(self, ids: Array) -> Iterable[tuple[ArchetypeTable, Array]]:
@@ -249,18 +268,17 @@ class World:
         if len(tabs) and (tabs == tabs[0]).all():
             yield self.tables[int(tabs[0])], np.arange(len(ids))
             return
-        order = np.argsort(tabs, kind="stable")
-        sorted_tabs = tabs[order]
-        bounds = np.flatnonzero(np.diff(sorted_tabs)) + 1
-        for sel in np.split(order, bounds):
-            if len(sel):
-                yield self.tables[int(tabs[sel[0]])], sel
+        order, offsets = group_by_kernel(tabs, len(self.tables))
+        for tid in np.flatnonzero(np.diff(offsets)):
+            yield self.tables[int(tid)], order[offsets[tid] : offsets[tid + 1]]
 
     def _rows(self, ids: Array) -> Array:
         return self.entities.row[(ids & INDEX_MASK).astype(np.int64)]
 
     def _remove_rows(self, table: ArchetypeTable, rows: Array) -> None:
-        _, holes = table.swap_remove(np.sort(rows))
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():
+            rows = np.sort(rows)
+        _, holes = table.swap_remove(rows)
         if len(holes):
             self.entities.place(table._cols[ENTITY_COLUMN][holes], table.id, holes)
 
@@ -304,24 +322,24 @@ class World:
             s = self.components.schemas[cid]
             for fname, arr in cols.items():
                 table._cols[f"{s.name}.{fname}"][rows] = arr[sel]
-            table._cols[changed_key(s.name)][rows] = self.change_tick
-            if added:
-                table._cols[added_key(s.name)][rows] = self.change_tick
+            if cid in self.components.tracked:
+                table._cols[changed_key(s.name)][rows] = self.change_tick
+                if added:
+                    table._cols[added_key(s.name)][rows] = self.change_tick
 
     def _despawn(self, ids: Array) -> None:
         for table, sel in self._groups(ids):
             self._remove_rows(table, self._rows(ids[sel]))
         self.entities.release(ids)
 
-    @staticmethod
-    def _dedupe_last(ids: Array) -> Array | None:
-        """Positions of the last occurrence of each id, in input order; None if unique."""
-        if len(ids) < 2:
-            return None
-        rev_unique, first_in_rev = np.unique(ids[::-1], return_index=True)
-        if len(rev_unique) == len(ids):
-            return None
-        return np.sort(len(ids) - 1 - first_in_rev)
+    def _dedupe_last(self, ids: Array) -> Array | None:
+        """Mask of each (live) id's last occurrence; None if ids are unique."""
+        return self.entities.last_occurrences(ids)
+
+    def _unique(self, ids: Array) -> Array:
+        """Live ids without repeats, first occurrences in input order."""
+        keep = self.entities.first_occurrences(ids)
+        return ids if keep is None else ids[keep]
 
     # ----------------------------------------------------------------- spawning
 
@@ -422,7 +440,7 @@ class World:
         """
         self._check_not_iterating("despawn")
         ids = self._alive_ids(entities, "despawn")
-        self._despawn(np.unique(ids) if self._dedupe_last(ids) is not None else ids)
+        self._despawn(self._unique(ids))
 
     # ------------------------------------------------------- insert and remove
 
@@ -485,7 +503,7 @@ class World:
         self._check_not_iterating("remove")
         ids = self._alive_ids(entities, "remove")
         cids = frozenset(self.components.id_of(c, "remove") for c in components)
-        self._move(np.unique(ids), {}, cids)
+        self._move(self._unique(ids), {}, cids)
 
     # ------------------------------------------------------------- get and set
 
@@ -607,6 +625,14 @@ class World:
         MissingComponentError
             [E0006] when it lacks a component (use :meth:`insert` to add).
         """
+        for c in components:
+            if isinstance(c, type):
+                s = schema_of(c, "set")
+                raise SchemaError(
+                    f"set: got the class {s.name}, expected an instance such as "
+                    f"{s.name}({', '.join(s.field_names())}); use set_batch(ids, "
+                    f"{s.name}, {{field: values}}) to write some fields only"
+                )
         located = [self._locate_with(entity, type(c), "set") for c in components]
         cols = [
             s.columns_of(c) for c, (_, _, s) in zip(components, located, strict=True)
@@ -614,7 +640,8 @@ class World:
         for (table, row, s), values in zip(located, cols, strict=True):
             for fname, arr in values.items():
                 table._cols[f"{s.name}.{fname}"][row] = arr[0]
-            table._cols[changed_key(s.name)][row] = self.change_tick
+            if self.components.id_of(s.cls) in self.components.tracked:
+                table._cols[changed_key(s.name)][row] = self.change_tick
 
     def set_batch(self, entities: object, component: type, values: object) -> None:
         """Overwrite some or all fields of one component on many entities.
@@ -690,6 +717,26 @@ class World:
             self._queries[key] = q
         return q
 
+    def track_changes(self, *components: type) -> None:
+        """Store per-row added / changed ticks for these components from now on.
+
+        Change tracking is paid for only by the components that use it: existing
+        rows count as added and changed at the current ``change_tick``.
+
+        Notes
+        -----
+        Structural change (adds tick columns to every table with the component).
+        """
+        self._check_not_iterating("track_changes")
+        for c in components:
+            cid = self.components.id_of(c, "track_changes")
+            if cid in self.components.tracked:
+                continue
+            self.components.tracked.add(cid)
+            for table in self.tables:
+                if cid in table.component_set:
+                    table.add_tick_columns(cid, self.change_tick)
+
     # ---------------------------------------------------------------- resources
 
     def insert_resource(self, resource: object) -> None:
@@ -748,6 +795,10 @@ class World:
         operation grouped by archetype transition.
         """
         self._check_not_iterating("apply")
+        for buf in buffers:  # register (and name-check) components before any change
+            for cmd in buf.commands():
+                for cls in cmd.classes:
+                    self.components.id_of(cls, f"apply({buf.name!r})")
         report = ApplyReport()
         for buf in buffers:
             pending = np.zeros(buf.pending_count, dtype=np.uint64)
@@ -781,14 +832,10 @@ class World:
     def _apply_command(
         self, cmd: _Command, pending: Array, report: ApplyReport
     ) -> None:
-        values = self._resolve_values(cmd, pending)
         if cmd.kind is Op.SPAWN:
-            raw = cmd.ids()
-            real = self._spawn(len(raw), values)
-            pending[pending_slot(raw)] = real
-            report._spawned.append(real)
-            report.applied += len(real)
+            self._apply_spawn(cmd, pending, report)
             return
+        values = self._resolve_values(cmd, pending)
         ids = self._resolve(cmd.ids(), pending)
         alive = self.entities.is_alive_batch(ids)
         if not alive.all():
@@ -798,15 +845,14 @@ class World:
                 c: {k: v[alive] for k, v in cols.items()} for c, cols in values.items()
             }
         if cmd.kind is Op.DESPAWN:
-            uniq, first = np.unique(ids, return_index=True)
-            if len(uniq) < len(ids):  # a repeated despawn names a dead entity
-                repeat = np.ones(len(ids), dtype=np.bool_)
-                repeat[first] = False
-                report._dead.append(ids[repeat])
-            self._despawn(ids[np.sort(first)])
-            report.applied += len(uniq)
+            first = self.entities.first_occurrences(ids)
+            if first is not None:  # a repeated despawn names a dead entity
+                report._dead.append(ids[~first])
+                ids = ids[first]
+            self._despawn(ids)
+            report.applied += len(ids)
         elif cmd.kind is Op.REMOVE:
-            self._move(np.unique(ids), {}, frozenset(values))
+            self._move(self._unique(ids), {}, frozenset(values))
             report.applied += len(ids)
         elif cmd.kind is Op.INSERT:
             ((cid, cols),) = values.items()
@@ -814,6 +860,24 @@ class World:
             report.applied += len(ids)
         else:
             self._apply_set(ids, values, report)
+
+    def _apply_spawn(self, cmd: _Command, pending: Array, report: ApplyReport) -> None:
+        # Spawn first, then resolve EntityRef values: a ref may name an entity spawned
+        # earlier in this same coalesced run.
+        raw = cmd.ids()
+        values = {self.components.id_of(c): v for c, v in cmd.values().items()}
+        real = self._spawn(len(raw), values)
+        pending[pending_slot(raw)] = real
+        resolved = self._resolve_values(cmd, pending)
+        table = self.tables[int(self.entities.table[int(real[0]) & 0xFFFF_FFFF])]
+        rows = np.arange(table.len - len(real), table.len)
+        for cid, cols in resolved.items():
+            s = self.components.schemas[cid]
+            for f in s.fields:
+                if f.type.is_entity:
+                    table._cols[f"{s.name}.{f.name}"][rows] = cols[f.name]
+        report._spawned.append(real)
+        report.applied += len(real)
 
     def _apply_set(
         self,
@@ -831,12 +895,12 @@ class World:
             report._missing.append(ids[~has])
             ids = ids[has]
             cols = {k: v[has] for k, v in cols.items()}
+        report.applied += len(ids)  # one per entity per command, repeats included
         last = self._dedupe_last(ids)
         if last is not None:
             ids = ids[last]
             cols = {k: v[last] for k, v in cols.items()}
         self._set_cols(ids, cid, cols)
-        report.applied += len(ids)
 
     def __repr__(self) -> str:
         return (
