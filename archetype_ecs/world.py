@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from archetype_ecs._kernels import group_by_kernel
+from archetype_ecs._sanitize import check_world, sanitize_enabled
 from archetype_ecs.archetype import ArchetypeInfo, Archetypes
 from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Command
 from archetype_ecs.component import ComponentId, Components, ComponentSchema, schema_of
@@ -169,6 +170,7 @@ class World:
         self._resources: dict[type, object] = {}
         self._queries: dict[tuple[tuple[ComponentId, ...], ...], QueryState] = {}
         self._iter_depth = 0
+        self._sanitize = sanitize_enabled()
 
     # ------------------------------------------------------------------ basics
 
@@ -195,6 +197,11 @@ class World:
     def is_alive_batch(self, entities: object) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Vectorized :meth:`is_alive`."""
         return self.entities.is_alive_batch(_as_ids(entities, "is_alive_batch"))
+
+    def _checked(self) -> None:
+        """After a structural change: full invariant check in sanitize mode."""
+        if self._sanitize:
+            check_world(self)
 
     def _check_not_iterating(self, op: str) -> None:
         if self._iter_depth:
@@ -366,7 +373,9 @@ class World:
             s = schema_of(c, "spawn")
             cols = s.coerce(None, 1)[1] if isinstance(c, type) else s.columns_of(c)
             comps[self.components.id_of(s.cls)] = cols
-        return Entity(int(self._spawn(1, comps)[0]))
+        e = Entity(int(self._spawn(1, comps)[0]))
+        self._checked()
+        return e
 
     def spawn_batch(
         self,
@@ -416,7 +425,9 @@ class World:
         """
         self._check_not_iterating("spawn_batch")
         n, comps = normalize_batch(components, n, "spawn_batch", classes)
-        return self._spawn(n, self._ids_of(comps))
+        ids = self._spawn(n, self._ids_of(comps))
+        self._checked()
+        return ids
 
     # ---------------------------------------------------------------- despawning
 
@@ -441,6 +452,7 @@ class World:
         self._check_not_iterating("despawn")
         ids = self._alive_ids(entities, "despawn")
         self._despawn(self._unique(ids))
+        self._checked()
 
     # ------------------------------------------------------- insert and remove
 
@@ -458,6 +470,7 @@ class World:
                 s.coerce(None, 1)[1] if isinstance(c, type) else s.columns_of(c)
             )
         self._move(ids, add, frozenset())
+        self._checked()
 
     def insert_batch(
         self, entities: object, component: type, values: object = None
@@ -478,6 +491,7 @@ class World:
         s = schema_of(component, "insert_batch")
         _, cols = s.coerce(values, len(ids))
         self._insert_cols(ids, self.components.id_of(s.cls), cols)
+        self._checked()
 
     def _insert_cols(
         self, ids: Array, cid: ComponentId, cols: dict[str, Array]
@@ -504,6 +518,7 @@ class World:
         ids = self._alive_ids(entities, "remove")
         cids = frozenset(self.components.id_of(c, "remove") for c in components)
         self._move(self._unique(ids), {}, cids)
+        self._checked()
 
     # ------------------------------------------------------------- get and set
 
@@ -806,6 +821,7 @@ class World:
             for cmd in buf.commands():
                 self._apply_command(cmd, pending, report)
             buf.clear()
+        self._checked()
         return report
 
     def _resolve(self, ids: Array, pending: Array) -> Array:
