@@ -37,7 +37,7 @@ def test_healthy_world_passes() -> None:
 
 
 def test_index_row_disagreeing_with_table_is_reported() -> None:
-    w, ids = _world()
+    w, _ = _world()
     slot = int(w.query(SanPos).entities()[0]) & 0xFFFF_FFFF
     w.entities.row[slot] += 1
     with pytest.raises(InternalError, match="entity index says"):
@@ -52,7 +52,7 @@ def test_live_count_drift_is_reported() -> None:
 
 
 def test_live_slot_on_free_list_is_reported() -> None:
-    w, ids = _world()
+    w, _ = _world()
     free = w.entities.free_list()
     assert len(free)
     w.entities.table[free[0]] = 1
