@@ -15,11 +15,14 @@ __all__ = [
     "EntityNotAliveError",
     "InternalError",
     "MissingComponentError",
+    "ObserverCascadeError",
+    "QueryFilterError",
     "ResourceNotFoundError",
     "ScheduleCycleError",
     "SchemaError",
     "SerializationError",
     "StructuralChangeError",
+    "UndeclaredAccessError",
     "coded",
 ]
 
@@ -37,6 +40,8 @@ E_STRUCTURAL = "E0007"
 E_RESOURCE = "E0008"
 E_LENGTH = "E0009"
 E_DUPLICATE_NAME = "E0010"
+E_UNDECLARED = "E0011"
+E_CYCLE = "E0012"
 
 
 def coded(code: str, message: str) -> str:
@@ -88,6 +93,18 @@ class SchemaError(EcsError, TypeError):
 
 class StructuralChangeError(EcsError, RuntimeError):
     """A structural change was attempted while storage is being iterated."""
+
+
+class QueryFilterError(EcsError, RuntimeError):
+    """A change-filtered query was used without a reference tick."""
+
+
+class UndeclaredAccessError(EcsError, RuntimeError):
+    """A system touched a component, resource or event it did not declare."""
+
+
+class ObserverCascadeError(EcsError, RuntimeError):
+    """Observers kept triggering each other past the cascade bound."""
 
 
 class AccessConflictError(EcsError, RuntimeError):

@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from archetype_ecs.component import ComponentId
-from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable
+from archetype_ecs.errors import QueryFilterError
+from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
 if TYPE_CHECKING:
     from archetype_ecs.world import World
@@ -55,6 +56,10 @@ class QueryState:
         required: tuple[ComponentId, ...],
         without: tuple[ComponentId, ...],
         optional: tuple[ComponentId, ...],
+        *,
+        writable: frozenset[ComponentId] | None = None,
+        added: tuple[ComponentId, ...] = (),
+        changed: tuple[ComponentId, ...] = (),
     ) -> None:
         self._world = world
         self.required = required
@@ -62,9 +67,18 @@ class QueryState:
         self.optional = optional
         self._requested = required + optional
         self._required_set = frozenset(required)
+        # None: every view writable (world.query); else read-only views for the rest.
+        self.writable = writable
+        self.added = added
+        self.changed = changed
         self.matched: list[ArchetypeTable] = []
         self._seen = 0
         self._items: dict[int, tuple[int, tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    @property
+    def is_filtered(self) -> bool:
+        """True when the query has ``added`` / ``changed`` filters."""
+        return bool(self.added or self.changed)
 
     def _update(self) -> None:
         tables = self._world.archetypes.tables
@@ -75,20 +89,32 @@ class QueryState:
                 self.matched.append(t)
         self._seen = len(tables)
 
+    def _view(self, t: ArchetypeTable, c: ComponentId) -> Any:
+        view = t.component_view(c)
+        if self.writable is None or c in self.writable:
+            return view
+        frozen = []
+        for arr in view:
+            ro = arr.view()
+            ro.flags.writeable = False
+            frozen.append(ro)
+        return type(view)(*frozen)
+
     def _item(self, t: ArchetypeTable) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         cached = self._items.get(t.id)
         if cached is not None and cached[0] == t.version:
             return cached[1], cached[2]
         views = tuple(
-            t.component_view(c) if c in t.component_set else None
-            for c in self._requested
+            self._view(t, c) if c in t.component_set else None for c in self._requested
         )
-        item = (t.entities, *views)
+        ents = t.entities.view()
+        ents.flags.writeable = False  # ids are never written through a query
+        item = (ents, *views)
         flat_fields: list[Any] = []
         for v in views:
             if v is not None:
                 flat_fields.extend(v)
-        flat = (t.entities, *flat_fields)
+        flat = (ents, *flat_fields)
         self._items[t.id] = (t.version, item, flat)
         return item, flat
 
@@ -97,7 +123,27 @@ class QueryState:
         self._update()
         return list(self.matched)
 
+    def filtered_rows(self, t: ArchetypeTable, since: int) -> np.ndarray[Any, Any]:
+        """Rows of ``t`` passing the ``added`` / ``changed`` filters since tick ``since``.
+
+        A row passes when every ``added`` component was added, and every ``changed``
+        component changed, after ``since`` (ticks compare as ``tick > since``).
+        """
+        mask = np.ones(t.len, dtype=np.bool_)
+        schemas = self._world.components.schemas
+        for c in self.added:
+            mask &= t.column(added_key(schemas[c].name)) > since
+        for c in self.changed:
+            mask &= t.column(changed_key(schemas[c].name)) > since
+        return np.flatnonzero(mask)
+
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        if self.is_filtered:
+            raise QueryFilterError(
+                "a query with added= / changed= filters needs a reference tick: "
+                "iterate it inside a system (ctx.query(...)) or call "
+                "query.iter_since(tick)"
+            )
         self._update()
         world = self._world
         world._iter_depth += 1
@@ -108,12 +154,34 @@ class QueryState:
         finally:
             world._iter_depth -= 1
 
+    def iter_since(self, since: int) -> Iterator[tuple[Any, ...]]:
+        """Iterate a filtered query: ``(entities, rows, *views)`` per archetype.
+
+        ``entities`` are the ids of the passing rows; ``rows`` index the full-table
+        ``views`` (so kernels loop ``for i in rows``). Archetypes with no passing
+        row are skipped.
+        """
+        self._update()
+        world = self._world
+        world._iter_depth += 1
+        try:
+            for t in self.matched:
+                if not t.len:
+                    continue
+                rows = self.filtered_rows(t, since)
+                if len(rows):
+                    item = self._item(t)[0]
+                    yield (item[0][rows], rows, *item[1:])
+        finally:
+            world._iter_depth -= 1
+
     def for_each(
         self,
         kernel: Callable[..., Any],
         *args: Any,
         entities: bool = False,
-    ) -> None:
+        since: int | None = None,
+    ) -> list[tuple[ArchetypeTable, Any]]:
         """Call ``kernel(*field_views, *args)`` once per non-empty matched archetype.
 
         Parameters
@@ -128,6 +196,15 @@ class QueryState:
             Extra arguments after the views (e.g. ``dt``).
         entities
             Pass the entity-id column (uint64) first.
+        since
+            For filtered queries: the reference tick; the kernel then gets the
+            passing ``rows`` (int64) before the views.
+
+        Returns
+        -------
+        list
+            ``(table, kernel result)`` per call, for callers that use the results
+            (systems read a returned bool mask as "rows really changed").
 
         Notes
         -----
@@ -135,16 +212,28 @@ class QueryState:
         per archetype.
         """
         self._update()
+        if self.is_filtered and since is None:
+            raise QueryFilterError(
+                "for_each on a query with added= / changed= filters needs since=<tick>"
+            )
         world = self._world
         world._iter_depth += 1
+        results: list[tuple[ArchetypeTable, Any]] = []
         try:
             skip = 0 if entities else 1
             for t in self.matched:
-                if t.len:
-                    flat = self._item(t)[1]
-                    kernel(*flat[skip:], *args)
+                if not t.len:
+                    continue
+                flat = self._item(t)[1]
+                if since is None:
+                    results.append((t, kernel(*flat[skip:], *args)))
+                    continue
+                rows = self.filtered_rows(t, since)
+                if len(rows):
+                    results.append((t, kernel(rows, *flat[skip:], *args)))
         finally:
             world._iter_depth -= 1
+        return results
 
     def count(self) -> int:
         """Number of entities the query matches."""
@@ -208,6 +297,16 @@ def spec_key(
     required: Sequence[ComponentId],
     without: Sequence[ComponentId],
     optional: Sequence[ComponentId],
-) -> tuple[tuple[ComponentId, ...], ...]:
+    writable: frozenset[ComponentId] | None = None,
+    added: Sequence[ComponentId] = (),
+    changed: Sequence[ComponentId] = (),
+) -> tuple[object, ...]:
     """Cache key of a query spec (order of required / optional matters for views)."""
-    return (tuple(required), tuple(sorted(set(without))), tuple(optional))
+    return (
+        tuple(required),
+        tuple(sorted(set(without))),
+        tuple(optional),
+        None if writable is None else tuple(sorted(writable)),
+        tuple(sorted(set(added))),
+        tuple(sorted(set(changed))),
+    )

@@ -168,7 +168,7 @@ class World:
         self.archetypes = Archetypes(self.components)
         self.change_tick = 1
         self._resources: dict[type, object] = {}
-        self._queries: dict[tuple[tuple[ComponentId, ...], ...], QueryState] = {}
+        self._queries: dict[tuple[object, ...], QueryState] = {}
         self._iter_depth = 0
         self._sanitize = sanitize_enabled()
 
@@ -705,6 +705,9 @@ class World:
         *components: type,
         without: Iterable[type] = (),
         optional: Iterable[type] = (),
+        added: Iterable[type] = (),
+        changed: Iterable[type] = (),
+        writable: Iterable[type] | None = None,
     ) -> QueryState:
         """The cached query over entities with all ``components``.
 
@@ -716,19 +719,32 @@ class World:
             Entities with any of these are excluded.
         optional
             Yielded after the required views; ``None`` where an archetype lacks them.
+        added, changed
+            Change filters (rows whose component was added / changed after a
+            reference tick); starts change tracking of those components. Iterate with
+            ``query.iter_since(tick)`` or inside a system.
+        writable
+            Components whose views are writable (default: all); the others get
+            read-only views, so a stray write raises instead of corrupting state.
 
         Returns
         -------
         QueryState
             Cached per spec: calling ``world.query(...)`` every frame is cheap.
         """
-        req = tuple(self.components.id_of(c, "query") for c in components)
-        wo = tuple(self.components.id_of(c, "query without=") for c in without)
-        opt = tuple(self.components.id_of(c, "query optional=") for c in optional)
-        key = spec_key(req, wo, opt)
+        ids = self.components.id_of
+        req = tuple(ids(c, "query") for c in components)
+        wo = tuple(ids(c, "query without=") for c in without)
+        opt = tuple(ids(c, "query optional=") for c in optional)
+        add = tuple(ids(c, "query added=") for c in added)
+        chg = tuple(ids(c, "query changed=") for c in changed)
+        wr = None if writable is None else frozenset(ids(c, "query") for c in writable)
+        if add or chg:
+            self.track_changes(*added, *changed)
+        key = spec_key(req, wo, opt, wr, add, chg)
         q = self._queries.get(key)
         if q is None:
-            q = QueryState(self, req, wo, opt)
+            q = QueryState(self, req, wo, opt, writable=wr, added=add, changed=chg)
             self._queries[key] = q
         return q
 
