@@ -19,6 +19,7 @@ Rules (see docs/commands.md):
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -150,6 +151,17 @@ class ApplyReport:
 
 
 def _as_ids(entities: object, where: str) -> Array:
+    if isinstance(entities, list | tuple):
+        # A Python list may mix ints and numpy ids (which numpy would promote to
+        # float64); convert each exactly. A slow path for small lists only.
+        try:
+            vals = [operator.index(e) for e in entities]
+        except TypeError:
+            vals = None
+        if vals is not None:
+            if any(v < 0 or v > 0xFFFF_FFFF_FFFF_FFFF for v in vals):
+                raise SchemaError(f"{where}: entity ids must be 64-bit non-negative ints")
+            return np.array(vals, dtype=np.uint64)
     arr = np.asarray(entities)
     if arr.ndim == 0:
         arr = arr.reshape(1)
@@ -160,7 +172,7 @@ def _as_ids(entities: object, where: str) -> Array:
         )
     if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
         raise SchemaError(f"{where}: entity ids must not be negative")
-    return arr.astype(np.uint64)
+    return arr.astype(np.uint64, copy=False)
 
 
 def _instance_columns(
