@@ -160,7 +160,9 @@ def _as_ids(entities: object, where: str) -> Array:
             vals = None
         if vals is not None:
             if any(v < 0 or v > 0xFFFF_FFFF_FFFF_FFFF for v in vals):
-                raise SchemaError(f"{where}: entity ids must be 64-bit non-negative ints")
+                raise SchemaError(
+                    f"{where}: entity ids must not be negative and must fit 64 bits"
+                )
             return np.array(vals, dtype=np.uint64)
     arr = np.asarray(entities)
     if arr.ndim == 0:
@@ -304,6 +306,7 @@ class CommandBuffer:
             A pending id, usable in later commands of this buffer.
         """
         comps = dict(_instance_columns(c, f"{self.name}.spawn") for c in components)
+        self._check_refs(comps)  # refs may name earlier pending ids, not this one
         pending = Entity(self._next_pending + 1)  # pending ids count from 1; 0 is null
         self._next_pending += 1
         self._record(Op.SPAWN, np.array([pending], dtype=np.uint64), comps)
@@ -322,6 +325,7 @@ class CommandBuffer:
         from archetype_ecs.world import normalize_batch  # shared with World.spawn_batch
 
         n, comps = normalize_batch(components, n, f"{self.name}.spawn_batch")
+        self._check_refs(comps)  # refs may name earlier pending ids, not these
         ids = np.arange(
             self._next_pending + 1, self._next_pending + 1 + n, dtype=np.uint64
         )
