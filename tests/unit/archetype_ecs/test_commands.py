@@ -404,6 +404,13 @@ def test_apply_of_nothing_is_an_empty_report(world, world_state):
     assert world_state(world) == before
 
 
+def test_buffer_given_twice_to_apply_keeps_its_pending_ids(world):
+    cmd = CommandBuffer()
+    p = cmd.spawn(Mass(1))
+    report = world.apply(cmd, cmd)  # the second pass finds the buffer empty
+    assert world.component(report.resolve(cmd, p), Mass) == Mass(1)
+
+
 def test_pending_ids_restart_after_apply(world):
     cmd = CommandBuffer()
     cmd.spawn(Mass())

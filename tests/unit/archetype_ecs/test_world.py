@@ -386,6 +386,33 @@ def test_spawn_batch_arrow_tag_column_with_false_is_rejected(
     assert world_state(world) == before
 
 
+@pytest.mark.parametrize(
+    ("column", "where"),
+    [
+        (pa.array([1.0, None], type=pa.float32()), "Position.x"),
+        (pa.array([1, None], type=pa.int32()), "Mass.m"),
+        (pa.array([True, None]), "Flag.on"),
+        (pa.array([[1, 2, 3], None], type=pa.list_(pa.float32(), 3)), "Heading.v"),
+    ],
+    ids=["float", "int", "bool", "vector"],
+)
+def test_spawn_batch_arrow_nulls_are_rejected(world, world_state, column, where):
+    before = world_state(world)
+    table = pa.table({where: column})
+    with pytest.raises(SchemaError, match=r"^\[E00\d\d\]") as info:
+        world.spawn_batch(table, classes=[Position, Mass, Flag, Heading])
+    assert where in str(info.value)
+    assert "null" in str(info.value)
+    assert world_state(world) == before
+
+
+def test_spawn_batch_arrow_sliced_vector_column_keeps_its_offset():
+    w = World()
+    vs = pa.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], type=pa.list_(pa.float32(), 3))
+    ids = w.spawn_batch(pa.table({"Heading.v": vs}).slice(1), classes=[Heading])
+    assert w.get_batch(ids, Heading)["v"].tolist() == [[4, 5, 6], [7, 8, 9]]
+
+
 # despawn
 
 
@@ -1045,3 +1072,44 @@ def test_two_classes_with_one_name_raise_e0010_in_one_world(world, raises_coded)
 
 def test_repr_summarizes_the_world(world):
     assert repr(world) == "<World entities=6 archetypes=3 components=3>"
+
+
+# bulk consistency
+
+
+def _check_index_agrees_with_tables(world: World) -> None:
+    alive = 0
+    for table in world.tables:
+        ids = table.entities
+        alive += len(ids)
+        assert world.is_alive_batch(ids).all()
+        tables, rows = world.entities.locate_batch(ids)
+        assert (tables == table.id).all()
+        np.testing.assert_array_equal(rows, np.arange(len(ids)))
+    assert alive == len(world)
+
+
+def test_bulk_spawn_despawn_insert_remove_keeps_index_and_values_consistent():
+    rng = np.random.default_rng(7)
+    w = World()
+    model: dict[int, float] = {}  # id -> Position.x, for live entities
+    for step in range(6):
+        xs = rng.random(700).astype(np.float32)
+        ids = w.spawn_batch({Position: {"x": xs}})
+        model.update(zip(ids.tolist(), xs.tolist(), strict=True))
+        live = np.array(sorted(model), dtype=np.uint64)
+        gone = rng.choice(live, size=len(live) // 3, replace=False)
+        w.despawn_batch(gone)
+        for e in gone.tolist():
+            del model[e]
+        live = np.array(sorted(model), dtype=np.uint64)
+        some = rng.choice(live, size=len(live) // 2, replace=False)
+        w.insert_batch(some, Mass, {"m": np.full(len(some), step)})
+        w.remove_batch(rng.choice(live, size=len(live) // 4, replace=False), Mass)
+        _check_index_agrees_with_tables(w)
+    assert len(w) == len(model)
+    live = np.array(sorted(model), dtype=np.uint64)
+    np.testing.assert_array_equal(
+        w.get_batch(live, Position)["x"], np.array([model[e] for e in live.tolist()])
+    )
+    assert len(np.unique(live & np.uint64(0xFFFF_FFFF))) == len(live)
