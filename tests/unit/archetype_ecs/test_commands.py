@@ -626,6 +626,22 @@ def test_failed_set_records_nothing(world, recorded):
     assert _buffer_state(recorded) == before
 
 
+def test_set_with_a_class_instead_of_an_instance_is_rejected(world, recorded):
+    before = _buffer_state(recorded)
+    with pytest.raises(SchemaError, match=r"ai\.set: got the class Position"):
+        recorded.set(_e(world), Position)
+    assert _buffer_state(recorded) == before
+
+
+def test_insert_with_a_class_inserts_its_defaults(world):
+    e = _e(world)
+    cmd = CommandBuffer()
+    cmd.insert(e, Mass, Frozen)
+    world.apply(cmd)
+    assert world.component(e, Mass) == Mass(1)
+    assert world.has(e, Frozen)
+
+
 def test_apply_with_colliding_component_name_changes_nothing(world, world_state):
     def make():
         @component

@@ -221,6 +221,26 @@ def test_views_after_growth_point_at_the_new_columns(world):
     assert (table.batch().column("Position.x").to_numpy() == 8.0).all()
 
 
+def test_entity_column_of_a_query_is_read_only(world):
+    for ents, _ in world.query(Position):
+        with pytest.raises(ValueError, match=r"read-only"):
+            ents[0] = 0
+
+
+def test_writable_limits_which_views_accept_writes(world):
+    q = world.query(Position, Velocity, writable=[Position])
+    assert q is not world.query(Position, Velocity)
+    for _, pos, vel in q:
+        pos.x += vel.dx  # allowed
+        with pytest.raises(ValueError, match=r"read-only"):
+            vel.dx[:] = 0.0
+    got = world.get_batch(q.entities(), Velocity)["dx"]
+    np.testing.assert_array_equal(got, [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(
+        world.get_batch(q.entities(), Position)["x"], [4.0, 6.0, 8.0, 10.0]
+    )
+
+
 # for_each
 
 
