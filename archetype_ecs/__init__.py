@@ -21,6 +21,7 @@ from archetype_ecs.errors import (
     SchemaError,
     StructuralChangeError,
 )
+from archetype_ecs.observers import Trigger, on_add, on_remove, on_set
 from archetype_ecs.query import QueryState
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ __all__ = [
     "QueryState",
     "ResourceNotFoundError",
     "SchemaError",
+    "Trigger",
     "StructuralChangeError",
     "World",
     "bool_",
@@ -87,6 +89,9 @@ __all__ = [
     "i64",
     "is_component",
     "njit",
+    "on_add",
+    "on_remove",
+    "on_set",
     "prange",
     "schema_of",
     "u8",

@@ -227,6 +227,19 @@ def coerce_column(
     """
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
+    if isinstance(value, pa.Array):
+        nulls = value.null_count
+        if isinstance(value, pa.FixedSizeListArray):
+            nulls += value.flatten().null_count
+        if nulls:
+            raise SchemaError(
+                coded(
+                    E_DTYPE,
+                    f"{where}: the Arrow column has {nulls} null values; component "
+                    "fields cannot be null: fill them (pyarrow.compute.fill_null) or "
+                    "drop those rows first",
+                )
+            )
     if isinstance(value, pa.FixedSizeListArray):
         size = value.type.list_size
         value = value.flatten().to_numpy(zero_copy_only=False).reshape(-1, size)

@@ -11,7 +11,7 @@ between archetype tables) -> despawn (row swap-removed, slot generation bumped).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -41,11 +41,13 @@ from archetype_ecs.errors import (
     ComponentNotRegisteredError,
     EntityNotAliveError,
     MissingComponentError,
+    ObserverCascadeError,
     ResourceNotFoundError,
     SchemaError,
     StructuralChangeError,
     coded,
 )
+from archetype_ecs.observers import Observer, ObserverKind, Observers, Trigger
 from archetype_ecs.query import QueryState, spec_key
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
@@ -171,6 +173,11 @@ class World:
         self._queries: dict[tuple[object, ...], QueryState] = {}
         self._iter_depth = 0
         self._sanitize = sanitize_enabled()
+        self.observers = Observers()
+        self.max_observer_depth = 16
+        self._observer_cmds: CommandBuffer | None = None
+        self._observer_names: list[str] = []
+        self._in_observer = False
 
     # ------------------------------------------------------------------ basics
 
@@ -199,11 +206,143 @@ class World:
         return self.entities.is_alive_batch(_as_ids(entities, "is_alive_batch"))
 
     def _checked(self) -> None:
-        """After a structural change: full invariant check in sanitize mode."""
+        """After a top-level change: run observer cascades, then sanitize checks."""
+        if self._observer_cmds is not None and not self._in_observer:
+            self._run_observer_cascade()
         if self._sanitize:
             check_world(self)
 
+    # ---------------------------------------------------------------- observers
+
+    def observe(
+        self,
+        kind: ObserverKind,
+        component: type,
+        callback: Callable[[Trigger], None],
+        *,
+        name: str | None = None,
+    ) -> Observer:
+        """Call ``callback(trigger)`` when ``component`` is added, removed or set.
+
+        Parameters
+        ----------
+        kind
+            ``on_add``, ``on_remove`` or ``on_set`` (from ``archetype_ecs``).
+        component
+            The component class to watch.
+        callback
+            Gets a :class:`~archetype_ecs.observers.Trigger` with the affected
+            entities (an array: one call per bulk operation, never per entity).
+        name
+            Shown in stats and in cascade errors (default: the callback's name).
+
+        Returns
+        -------
+        Observer
+            The registration (with call counters).
+
+        Notes
+        -----
+        Order: observers of one (kind, component) fire in registration order;
+        ``on_remove`` fires before the data goes (values still readable),
+        ``on_add`` / ``on_set`` after it is written. Within one bulk operation,
+        components fire in the order of their ids, entities in table order.
+
+        Examples
+        --------
+        >>> from archetype_ecs import World, component, f32, on_add
+        >>> @component
+        ... class Hp:
+        ...     value: f32 = 10.0
+        >>> w = World()
+        >>> seen = []
+        >>> _ = w.observe(on_add, Hp, lambda t: seen.append(len(t.entities)))
+        >>> _ = w.spawn_batch({Hp: None}, n=3)
+        >>> seen
+        [3]
+        """
+        cid = self.components.id_of(component, "observe")
+        label = name or str(getattr(callback, "__name__", "observer"))
+        obs = Observer(label, kind, component, callback)
+        self.observers.add(cid, obs)
+        return obs
+
+    def _emit(
+        self,
+        kind: ObserverKind,
+        cid: ComponentId,
+        ids: Array,
+        values: Mapping[str, Array] | None = None,
+    ) -> None:
+        observers = self.observers.get(kind, cid)
+        if not observers or not len(ids):
+            return
+        if self._observer_cmds is None:
+            self._observer_cmds = CommandBuffer("observers")
+        cls = self.components.schemas[cid].cls
+        vals = None if values is None else {k: np.array(v) for k, v in values.items()}
+        was = self._in_observer
+        self._in_observer = True
+        try:
+            for obs in observers:
+                before = len(self._observer_cmds)
+                obs.callback(Trigger(kind, cls, ids, vals, self, self._observer_cmds))
+                obs.calls += 1
+                obs.entities_seen += len(ids)
+                if len(self._observer_cmds) != before:
+                    self._observer_names.append(obs.name)
+        finally:
+            self._in_observer = was
+
+    def _run_observer_cascade(self) -> None:
+        chain: list[list[str]] = []
+        depth = 0
+        while self._observer_cmds is not None and len(self._observer_cmds):
+            buf, names = self._observer_cmds, self._observer_names
+            self._observer_cmds, self._observer_names = None, []
+            chain.append(sorted(set(names)))
+            depth += 1
+            if depth > self.max_observer_depth:
+                path = " -> ".join("+".join(n) for n in chain)
+                raise ObserverCascadeError(
+                    f"observers kept recording commands for {depth} rounds (bound "
+                    f"world.max_observer_depth={self.max_observer_depth}); chain: "
+                    f"{path}. Break the loop (e.g. check before re-inserting) or raise "
+                    "the bound"
+                )
+            self._apply_buffers((buf,), ApplyReport())
+        self._observer_cmds = None
+        self._observer_names = []
+
+    def _emit_groups(
+        self, kind: ObserverKind, per_cid: dict[ComponentId, list[Array]]
+    ) -> None:
+        for cid in sorted(per_cid):
+            parts = per_cid[cid]
+            self._emit(
+                kind, cid, parts[0] if len(parts) == 1 else np.concatenate(parts)
+            )
+
+    def _emit_removals(self, ids: Array, cids: frozenset[ComponentId] | None) -> None:
+        """Fire on_remove (before the change) for ids losing ``cids`` (None: all)."""
+        per: dict[ComponentId, list[Array]] = {}
+        for table, sel in self._groups(ids):
+            for cid in table.components:
+                if (cids is None or cid in cids) and self.observers.get(
+                    ObserverKind.REMOVE, cid
+                ):
+                    per.setdefault(cid, []).append(ids[sel])
+        self._emit_groups(ObserverKind.REMOVE, per)
+
     def _check_not_iterating(self, op: str) -> None:
+        if self._in_observer:
+            raise StructuralChangeError(
+                coded(
+                    E_STRUCTURAL,
+                    f"{op} is a structural change, refused inside an observer; record "
+                    "it in trigger.commands (it applies in the same sync point)",
+                )
+            )
         if self._iter_depth:
             raise StructuralChangeError(
                 coded(
@@ -259,13 +398,22 @@ class World:
                 out[added_key(s.name)] = tick
                 out[changed_key(s.name)] = tick
 
-    def _spawn(self, n: int, comps: Mapping[ComponentId, Mapping[str, Array]]) -> Array:
+    def _spawn(
+        self,
+        n: int,
+        comps: Mapping[ComponentId, Mapping[str, Array]],
+        *,
+        emit: bool = True,
+    ) -> Array:
         table = self.archetypes.get_or_create(comps)
         values: dict[str, Array] = {}
         self._fill_row_values(values, comps, None, n)  # validates before any change
         ids = self.entities.spawn(n, table.id, table.len)
         values[ENTITY_COLUMN] = ids
         table.append(values)
+        if emit and self.observers.active:
+            for cid in sorted(comps):
+                self._emit(ObserverKind.ADD, cid, ids)
         return ids
 
     def _groups(self, ids: Array) -> Iterable[tuple[ArchetypeTable, Array]]:
@@ -297,10 +445,19 @@ class World:
     ) -> None:
         """Insert ``add`` (values aligned with ``ids``) and drop ``remove``, in bulk."""
         add_set = frozenset(add)
+        observed = self.observers.active
+        if observed and remove:
+            self._emit_removals(ids, remove)
+        added: dict[ComponentId, list[Array]] = {}
+        overwritten: dict[ComponentId, list[Array]] = {}
         for src, sel in self._groups(ids):
             gids = ids[sel]
             rows = self._rows(gids)
             dst = self.archetypes.transition(src.id, add_set, remove)
+            if observed:
+                for c in add:
+                    into = overwritten if c in src.component_set else added
+                    into.setdefault(c, []).append(sel)
             if dst is src:
                 self._write(src, rows, add, sel, added=False)
                 continue
@@ -315,6 +472,13 @@ class World:
                 new_rows = np.arange(start, start + len(gids))
                 self._write(dst, new_rows, existing, sel, added=False)
             self._remove_rows(src, rows)
+        if observed:
+            for c in sorted(added):
+                self._emit(ObserverKind.ADD, c, ids[np.concatenate(added[c])])
+            for c in sorted(overwritten):
+                pos = np.concatenate(overwritten[c])
+                vals = {k: v[pos] for k, v in add[c].items()}
+                self._emit(ObserverKind.SET, c, ids[pos], vals)
 
     def _write(
         self,
@@ -335,6 +499,8 @@ class World:
                     table._cols[added_key(s.name)][rows] = self.change_tick
 
     def _despawn(self, ids: Array) -> None:
+        if self.observers.active:
+            self._emit_removals(ids, None)
         for table, sel in self._groups(ids):
             self._remove_rows(table, self._rows(ids[sel]))
         self.entities.release(ids)
@@ -652,11 +818,10 @@ class World:
         cols = [
             s.columns_of(c) for c, (_, _, s) in zip(components, located, strict=True)
         ]
-        for (table, row, s), values in zip(located, cols, strict=True):
-            for fname, arr in values.items():
-                table._cols[f"{s.name}.{fname}"][row] = arr[0]
-            if self.components.id_of(s.cls) in self.components.tracked:
-                table._cols[changed_key(s.name)][row] = self.change_tick
+        ids = np.array([int(entity)], dtype=np.uint64)
+        for (_, _, s), values in zip(located, cols, strict=True):
+            self._set_cols(ids, self.components.id_of(s.cls), values)
+        self._checked()
 
     def set_batch(self, entities: object, component: type, values: object) -> None:
         """Overwrite some or all fields of one component on many entities.
@@ -691,12 +856,17 @@ class World:
         else:
             for table, sel in groups:
                 self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+            if self.observers.active:
+                self._emit(ObserverKind.SET, cid, ids, cols)
+        self._checked()
 
     def _set_cols(
         self, ids: Array, cid: ComponentId, cols: Mapping[str, Array]
     ) -> None:
         for table, sel in self._groups(ids):
             self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+        if self.observers.active:
+            self._emit(ObserverKind.SET, cid, ids, cols)
 
     # ------------------------------------------------------------------ queries
 
@@ -830,14 +1000,20 @@ class World:
             for cmd in buf.commands():
                 for cls in cmd.classes:
                     self.components.id_of(cls, f"apply({buf.name!r})")
-        report = ApplyReport()
+        report = self._apply_buffers(buffers, ApplyReport())
+        self._checked()
+        return report
+
+    def _apply_buffers(
+        self, buffers: Sequence[CommandBuffer], report: ApplyReport
+    ) -> ApplyReport:
         for buf in buffers:
             pending = np.zeros(buf.pending_count, dtype=np.uint64)
-            report._pending[id(buf)] = pending
+            if buf.pending_count or id(buf) not in report._pending:
+                report._pending[id(buf)] = pending  # a repeat (emptied) keeps the first
             for cmd in buf.commands():
                 self._apply_command(cmd, pending, report)
             buf.clear()
-        self._checked()
         return report
 
     def _resolve(self, ids: Array, pending: Array) -> Array:
@@ -898,7 +1074,7 @@ class World:
         # earlier in this same coalesced run.
         raw = cmd.ids()
         values = {self.components.id_of(c): v for c, v in cmd.values().items()}
-        real = self._spawn(len(raw), values)
+        real = self._spawn(len(raw), values, emit=False)
         pending[pending_slot(raw)] = real
         resolved = self._resolve_values(cmd, pending)
         table = self.tables[int(self.entities.table[int(real[0]) & 0xFFFF_FFFF])]
@@ -908,6 +1084,9 @@ class World:
             for f in s.fields:
                 if f.type.is_entity:
                     table._cols[f"{s.name}.{f.name}"][rows] = cols[f.name]
+        if self.observers.active:  # after the refs are resolved
+            for cid in sorted(values):
+                self._emit(ObserverKind.ADD, cid, real)
         report._spawned.append(real)
         report.applied += len(real)
 
