@@ -319,3 +319,16 @@ def test_entity_column_is_uint64():
     t = _table(Pos)
     assert t.entities.dtype == np.uint64
     assert schema_of(Link).fields[0].type.dtype == np.dtype(u64.dtype)
+
+
+@component
+class Mask:
+    bits: bool_[2]
+
+
+def test_bool_vector_column_converts_to_fixed_size_list_of_booleans():
+    t = _table(Mask)
+    t.append(_rows(t, [1, 2], Mask__bits=[[True, False], [False, True]]))
+    col = t.batch().column("Mask.bits")
+    assert col.type == pa.list_(pa.bool_(), 2)
+    assert col.to_pylist() == [[True, False], [False, True]]

@@ -406,6 +406,29 @@ def test_spawn_batch_arrow_nulls_are_rejected(world, world_state, column, where)
     assert world_state(world) == before
 
 
+@pytest.mark.parametrize(
+    "column", [pa.array([1, 1]), pa.array([1.0, 1.0]), pa.array(["y", "y"])]
+)
+def test_spawn_batch_arrow_tag_column_must_be_bool(
+    world, world_state, raises_coded, column
+):
+    before = world_state(world)
+    with raises_coded(SchemaError, "E0003", "'Frozen'"):
+        world.spawn_batch(pa.table({"Frozen": column}), classes=[Frozen])
+    assert world_state(world) == before
+
+
+def test_spawn_batch_arrow_bare_column_for_component_with_fields_is_rejected(
+    world, world_state
+):
+    before = world_state(world)
+    with pytest.raises(SchemaError, match=r"^\[E00\d\d\]") as info:
+        world.spawn_batch(pa.table({"Position": [True, True]}), classes=[Position])
+    assert "'Position'" in str(info.value)
+    assert "Position.x" in str(info.value)
+    assert world_state(world) == before
+
+
 def test_spawn_batch_arrow_sliced_vector_column_keeps_its_offset():
     w = World()
     vs = pa.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], type=pa.list_(pa.float32(), 3))
