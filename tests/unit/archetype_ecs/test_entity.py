@@ -233,3 +233,49 @@ def test_describe_dead_explains_why(make, expected):
     ids = _spawn(index, 2)
     index.release(ids[[0]])
     assert expected in index.describe_dead(make(ids))
+
+
+def test_spawn_allocates_and_places_recycled_then_fresh_rows():
+    index = EntityIndex()
+    old = index.spawn(3, 1, 0)
+    assert index.alive_count == 3
+    index.release(old[[0, 2]])
+    ids = index.spawn(3, 4, 10)
+    idx, gen = split(ids)
+    np.testing.assert_array_equal(idx, [2, 0, 3])
+    np.testing.assert_array_equal(gen, [2, 2, 1])
+    tables, rows = index.locate_batch(ids)
+    np.testing.assert_array_equal(tables, [4, 4, 4])
+    np.testing.assert_array_equal(rows, [10, 11, 12])
+    assert index.alive_count == 4
+
+
+def test_spawn_without_table_only_allocates():
+    index = EntityIndex()
+    ids = index.spawn(2, None, 0)
+    assert not index.is_alive_batch(ids).any()
+    assert index.alive_count == 0
+
+
+def test_first_and_last_occurrences_mark_repeats():
+    index = EntityIndex()
+    a, b, c = index.spawn(3, 0, 0)
+    ids = np.array([a, b, a, c, b, a], dtype=np.uint64)
+    np.testing.assert_array_equal(
+        index.first_occurrences(ids), [True, True, False, True, False, False]
+    )
+    np.testing.assert_array_equal(
+        index.last_occurrences(ids), [False, False, False, True, True, True]
+    )
+
+
+def test_occurrence_masks_are_none_for_unique_ids():
+    index = EntityIndex()
+    ids = index.spawn(3, 0, 0)
+    assert index.first_occurrences(ids) is None
+    assert index.last_occurrences(ids) is None
+    assert index.last_occurrences(ids[:1]) is None
+    # repeated calls do not see each other's stamps
+    twice = np.concatenate([ids, ids[:1]])
+    assert index.first_occurrences(twice).tolist() == [True, True, True, False]
+    assert index.first_occurrences(ids) is None
