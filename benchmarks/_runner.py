@@ -231,9 +231,9 @@ def _sample(
     ``faults`` (if given) gets the minor page faults per call of this sample: on
     a VM they can dominate anything that touches freshly mapped memory.
     """
+    gc.collect()  # before the hook, so the hook leaves caches as a real caller would
     if pre is not None:
         pre(n)
-    gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -57,6 +57,7 @@ class AddRemove(Scenario):
 
     # -- raw numpy -----------------------------------------------------------------
     def time_raw_numpy(self, n: int) -> None:
+        self.out = None  # free the previous result first, as the ECS variants do
         cols = [*self.cols.values(), self.ids]
         moving = np.zeros(n, dtype=np.bool_)
         moving[self.half_rows] = True

@@ -51,6 +51,7 @@ class Despawn(Scenario):
 
     # -- raw numpy -----------------------------------------------------------------
     def time_raw_numpy(self, n: int) -> None:
+        self.out = None  # free the previous result first, as the ECS variants do
         keep = np.ones(n, dtype=np.bool_)
         keep[self.half_rows] = False
         rows = np.flatnonzero(keep)

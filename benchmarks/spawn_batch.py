@@ -43,6 +43,7 @@ class SpawnBatch(Scenario):
 
     # -- numpy ---------------------------------------------------------------------
     def time_numpy(self, n: int) -> None:
+        self.out = None  # free the previous result first, as the ECS variants do
         cols = []
         for src in (self.xs, self.ys, self.dxs, self.dys):
             col = np.empty(n, dtype=np.float32)
