@@ -1136,3 +1136,20 @@ def test_bulk_spawn_despawn_insert_remove_keeps_index_and_values_consistent():
         w.get_batch(live, Position)["x"], np.array([model[e] for e in live.tolist()])
     )
     assert len(np.unique(live & np.uint64(0xFFFF_FFFF))) == len(live)
+
+
+def test_world_state_snapshot_sees_every_kind_of_change(world, world_state):
+    # The no-change assertions above are only as good as this snapshot.
+    a = _ids(world, "Position")[0]
+    changes = [
+        lambda: world.set(a, Position(99.0, 99.0)),  # a value
+        lambda: world.insert(a, Frozen),  # a move
+        lambda: world.spawn_batch({Heading: None}, n=0),  # a new, empty archetype
+        lambda: world.despawn(a),  # index arrays and the free list
+        lambda: world.spawn(),  # a recycled slot
+        lambda: world.insert_resource(Gravity(1.0)),  # a resource
+    ]
+    for change in changes:
+        before = world_state(world)
+        change()
+        assert world_state(world) != before
