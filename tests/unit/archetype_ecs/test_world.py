@@ -1037,7 +1037,12 @@ def test_missing_resource_raises_e0008_naming_type_and_held(raises_coded):
     w = World()
     w.insert_resource(Gravity(1.0))
     with raises_coded(
-        ResourceNotFoundError, "E0008", "type Clock", "held: Gravity", "insert_resource"
+        ResourceNotFoundError,
+        "E0008",
+        "type Clock",
+        "held: ",
+        "Gravity",
+        "insert_resource",
     ):
         w.resource(Clock)
     with raises_coded(ResourceNotFoundError, "E0008", "Clock"):
