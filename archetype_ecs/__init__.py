@@ -21,8 +21,13 @@ from archetype_ecs.errors import (
     SchemaError,
     StructuralChangeError,
 )
+from archetype_ecs.events import event
 from archetype_ecs.observers import Trigger, on_add, on_remove, on_set
 from archetype_ecs.query import QueryState
+from archetype_ecs.random import Rng
+from archetype_ecs.resources import Time
+from archetype_ecs.schedule import Schedule
+from archetype_ecs.system import System, SystemContext, every, resource_equals, system
 
 if TYPE_CHECKING:
     # For type checkers a field annotation is the Python type of one value, so
@@ -61,6 +66,15 @@ from archetype_ecs.table import ArchetypeTable
 from archetype_ecs.world import World
 
 __all__ = [
+    "Rng",
+    "Schedule",
+    "System",
+    "SystemContext",
+    "Time",
+    "event",
+    "every",
+    "resource_equals",
+    "system",
     "NULL_ENTITY",
     "ApplyReport",
     "ArchetypeInfo",

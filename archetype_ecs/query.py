@@ -7,6 +7,7 @@ appear; per-archetype views are rebuilt only after a structural change of that t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,23 @@ if TYPE_CHECKING:
     from archetype_ecs.world import World
 
 __all__ = ["QueryState"]
+
+
+@contextlib.contextmanager
+def _iterating(world: World) -> Iterator[None]:
+    """Refuse structural changes while views are out.
+
+    Inside a running phase the phase itself holds that guard (systems may iterate on
+    worker threads), so only the main-thread path counts.
+    """
+    if world._phase_active:
+        yield
+        return
+    world._iter_depth += 1
+    try:
+        yield
+    finally:
+        world._iter_depth -= 1
 
 
 class QueryState:
@@ -82,6 +100,12 @@ class QueryState:
 
     def _update(self) -> None:
         tables = self._world.archetypes.tables
+        if self._seen == len(tables):
+            return
+        with self._world._lock:  # systems on worker threads may share this query
+            self._match_new(tables)
+
+    def _match_new(self, tables: list[ArchetypeTable]) -> None:
         for t in tables[self._seen :]:
             if self._required_set <= t.component_set and not (
                 self.without & t.component_set
@@ -145,14 +169,10 @@ class QueryState:
                 "query.iter_since(tick)"
             )
         self._update()
-        world = self._world
-        world._iter_depth += 1
-        try:
+        with _iterating(self._world):
             for t in self.matched:
                 if t.len:
                     yield self._item(t)[0]
-        finally:
-            world._iter_depth -= 1
 
     def iter_since(self, since: int) -> Iterator[tuple[Any, ...]]:
         """Iterate a filtered query: ``(entities, rows, *views)`` per archetype.
@@ -162,9 +182,7 @@ class QueryState:
         row are skipped.
         """
         self._update()
-        world = self._world
-        world._iter_depth += 1
-        try:
+        with _iterating(self._world):
             for t in self.matched:
                 if not t.len:
                     continue
@@ -172,8 +190,6 @@ class QueryState:
                 if len(rows):
                     item = self._item(t)[0]
                     yield (item[0][rows], rows, *item[1:])
-        finally:
-            world._iter_depth -= 1
 
     def for_each(
         self,
@@ -216,10 +232,8 @@ class QueryState:
             raise QueryFilterError(
                 "for_each on a query with added= / changed= filters needs since=<tick>"
             )
-        world = self._world
-        world._iter_depth += 1
         results: list[tuple[ArchetypeTable, Any]] = []
-        try:
+        with _iterating(self._world):
             skip = 0 if entities else 1
             for t in self.matched:
                 if not t.len:
@@ -231,8 +245,6 @@ class QueryState:
                 rows = self.filtered_rows(t, since)
                 if len(rows):
                     results.append((t, kernel(rows, *flat[skip:], *args)))
-        finally:
-            world._iter_depth -= 1
         return results
 
     def count(self) -> int:

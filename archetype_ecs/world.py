@@ -11,7 +11,9 @@ between archetype tables) -> despawn (row swap-removed, slot generation bumped).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from archetype_ecs._kernels import group_by_kernel
+from archetype_ecs._progress import Progress
 from archetype_ecs._sanitize import check_world, sanitize_enabled
 from archetype_ecs.archetype import ArchetypeInfo, Archetypes
 from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Command
@@ -38,6 +41,7 @@ from archetype_ecs.errors import (
     E_NOT_ALIVE,
     E_RESOURCE,
     E_STRUCTURAL,
+    E_UNKNOWN_FIELD,
     ComponentNotRegisteredError,
     EntityNotAliveError,
     MissingComponentError,
@@ -47,8 +51,15 @@ from archetype_ecs.errors import (
     StructuralChangeError,
     coded,
 )
+from archetype_ecs.events import Events
+from archetype_ecs.executor import Executor
 from archetype_ecs.observers import Observer, ObserverKind, Observers, Trigger
+from archetype_ecs.profiling import Profiler, world_counts
 from archetype_ecs.query import QueryState, spec_key
+from archetype_ecs.random import Rng
+from archetype_ecs.resources import Time
+from archetype_ecs.schedule import Schedule
+from archetype_ecs.system import System
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
 __all__ = ["World", "normalize_batch"]
@@ -84,6 +95,23 @@ def _normalize_arrow(
         cols = grouped.setdefault(cls, {})
         if field is not None:
             cols[field] = data.column(name)
+        elif not schema_of(cls).is_tag:
+            raise SchemaError(
+                coded(
+                    E_UNKNOWN_FIELD,
+                    f"{where}: column {name!r} names component {comp} without a field, "
+                    f"but {comp} has fields {schema_of(cls).field_names()}; name the "
+                    f"columns {', '.join(schema_of(cls).column_keys())}",
+                )
+            )
+        elif not pa.types.is_boolean(data.column(name).type):
+            raise SchemaError(
+                coded(
+                    E_DTYPE,
+                    f"{where}: tag column {name!r} has type {data.column(name).type}; a "
+                    "tag column must be bool (all true)",
+                )
+            )
         elif not pc.all(data.column(name)).as_py():
             raise SchemaError(
                 coded(
@@ -164,7 +192,31 @@ class World:
     1
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        seed: int = 0,
+        dt: float = 1.0 / 60.0,
+        strict: bool = False,
+        profile: bool = True,
+    ) -> None:
+        """Create an empty world.
+
+        Parameters
+        ----------
+        threads
+            Worker threads for parallel system batches (default: CPU count; 1 runs
+            everything on the calling thread). Results do not depend on it.
+        seed
+            Seed of the world's :class:`~archetype_ecs.random.Rng` resource.
+        dt
+            Fixed simulated seconds per frame (``Time.dt``).
+        strict
+            Make schedule ambiguities (conflicting systems without an order) errors.
+        profile
+            Record per-system timings (``world.stats()``, ``world.trace()``).
+        """
         self.components = Components()
         self.entities = EntityIndex()
         self.archetypes = Archetypes(self.components)
@@ -178,6 +230,14 @@ class World:
         self._observer_cmds: CommandBuffer | None = None
         self._observer_names: list[str] = []
         self._in_observer = False
+        self._phase_active = 0
+        self._lock = threading.Lock()
+        self.schedule = Schedule(strict=strict)
+        self.events = Events()
+        self.profiler = Profiler(enabled=profile)
+        self._executor = Executor(self, threads)
+        self._resources[Time] = Time(dt=dt)
+        self._resources[Rng] = Rng(seed)
 
     # ------------------------------------------------------------------ basics
 
@@ -343,7 +403,7 @@ class World:
                     "it in trigger.commands (it applies in the same sync point)",
                 )
             )
-        if self._iter_depth:
+        if self._iter_depth or self._phase_active:
             raise StructuralChangeError(
                 coded(
                     E_STRUCTURAL,
@@ -937,6 +997,49 @@ class World:
             for table in self.tables:
                 if cid in table.component_set:
                     table.add_tick_columns(cid, self.change_tick)
+
+    # ------------------------------------------------------------ systems, frames
+
+    def add_system(self, *systems: System) -> None:
+        """Register systems in the schedule (see :func:`archetype_ecs.system`)."""
+        for sys in systems:
+            self.schedule.add_system(sys)
+
+    def step(self) -> None:
+        """Run one frame: ``Time`` advances, each phase runs, then its sync point.
+
+        Notes
+        -----
+        ``startup`` systems run on the first step only. Structural changes made by
+        systems go through command buffers applied at each phase's sync point.
+        """
+        self._check_not_iterating("step")
+        self._executor.run_frame()
+
+    def run(self, frames: int, *, progress: bool = False) -> None:
+        """Run ``frames`` frames, optionally with a progress bar on stderr."""
+        bar = Progress(frames) if progress else None
+        for i in range(1, frames + 1):
+            self.step()
+            if bar is not None:
+                bar.update(i, f"{len(self)} entities")
+
+    def stats(self) -> pa.Table:
+        """Per-system / per-phase timings as an Arrow table (see ``Profiler``)."""
+        table: pa.Table = self.profiler.stats_table()
+        return table
+
+    def counts(self) -> dict[str, int]:
+        """Entity, archetype, component and memory counts."""
+        return world_counts(self)
+
+    def trace(self, path: str) -> Path:
+        """Write a Chrome trace-event JSON of recent frames (opens in Perfetto)."""
+        return self.profiler.write_chrome_trace(path)
+
+    def close(self) -> None:
+        """Release the worker threads (also done at interpreter exit)."""
+        self._executor.close()
 
     # ---------------------------------------------------------------- resources
 

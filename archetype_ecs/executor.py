@@ -1,0 +1,197 @@
+"""Runs a world's frame: phases, parallel batches of systems, sync points.
+
+Frame lifecycle: ``Time`` advances; for each phase, its batches run (systems of one
+batch do not conflict and may run on the thread pool: kernels release the GIL); then
+the sync point applies the systems' command buffers in plan order and observers fire;
+at the end of the frame event queues rotate and the profiler marks the frame.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from archetype_ecs.commands import CommandBuffer
+from archetype_ecs.resources import Time
+from archetype_ecs.schedule import PhasePlan
+from archetype_ecs.system import (
+    System,
+    SystemContext,
+    mark_written,
+    run_kernel_system,
+)
+
+if TYPE_CHECKING:
+    from archetype_ecs.query import QueryState
+    from archetype_ecs.world import World
+
+__all__ = ["Executor"]
+
+
+class Executor:
+    """Owns the thread pool and each system's query state for one world."""
+
+    def __init__(self, world: World, threads: int | None) -> None:
+        self.world = world
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
+        self._states: dict[str, QueryState] = {}
+        self.started = False
+
+    def close(self) -> None:
+        """Shut the thread pool down."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _state(self, sys: System) -> QueryState:
+        state = self._states.get(sys.name)
+        if state is None:
+            state = self.world.query(
+                *sys.query,
+                without=sys.without,
+                optional=sys.optional,
+                added=sys.added,
+                changed=sys.changed,
+                writable=sys.access.writes,
+            )
+            self._states[sys.name] = state
+        return state
+
+    # ------------------------------------------------------------------- frames
+
+    def run_frame(self) -> None:
+        """Advance ``Time`` and run every phase (``startup`` on the first frame)."""
+        world = self.world
+        t0 = time.perf_counter_ns()
+        clock = world.resource(Time)
+        clock.frame += 1
+        clock.elapsed = clock.frame * clock.dt
+        plans = world.schedule.plan()
+        for phase in world.schedule.phases:
+            if phase == "startup" and self.started:
+                continue
+            self.run_phase(plans[phase])
+        self.started = True
+        world.events.update_all()
+        t1 = time.perf_counter_ns()
+        clock.real_dt = (t1 - t0) / 1e9
+        world.profiler.frame_mark(clock.frame, t0, t1)
+
+    def run_phase(self, plan: PhasePlan) -> None:
+        """Run one phase's batches, then its sync point."""
+        if not plan.order:
+            return
+        world = self.world
+        t0 = time.perf_counter_ns()
+        buffers: dict[str, CommandBuffer] = {}
+        for batch in plan.batches:
+            self._run_batch(batch, plan.phase, buffers)
+        t1 = time.perf_counter_ns()
+        ordered = [buffers[s.name] for s in plan.order if s.name in buffers]
+        if ordered:
+            world.apply(*ordered)
+        t2 = time.perf_counter_ns()
+        prof = world.profiler
+        tid = threading.get_ident()
+        prof.record("phase", plan.phase, plan.phase, t0, t1, tid)
+        prof.record("sync", f"sync:{plan.phase}", plan.phase, t1, t2, tid)
+
+    def _run_batch(
+        self, batch: list[System], phase: str, buffers: dict[str, CommandBuffer]
+    ) -> None:
+        world = self.world
+        ready: list[tuple[System, SystemContext]] = []
+        for sys in batch:  # run conditions and ticks on the main thread, in order
+            if all(cond(world) for cond in sys.run_if):
+                tick = world.change_tick
+                world.change_tick += 1
+                if sys.kind == "kernel":
+                    self._state(sys)._update()
+                ready.append((sys, SystemContext(world, sys, tick)))
+        exclusive = [p for p in ready if p[0].kind == "exclusive"]
+        for sys, ctx in exclusive:
+            self._run_one(sys, ctx, phase, buffers, allow_structural=True)
+        pooled = [
+            p
+            for p in ready
+            if p[0].kind == "kernel"
+            and self._state(p[0]).count() >= p[0].parallel_threshold
+        ]
+        serial = [p for p in ready if p not in pooled and p[0].kind != "exclusive"]
+        if self.threads > 1 and len(pooled) > 1:
+            futures: list[Future[None]] = []
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ecs")
+            world._phase_active += 1
+            try:
+                for sys, ctx in pooled[1:]:
+                    futures.append(
+                        self._pool.submit(self._run_one, sys, ctx, phase, buffers)
+                    )
+                self._run_one(pooled[0][0], pooled[0][1], phase, buffers)
+                for sys, ctx in serial:
+                    self._run_one(sys, ctx, phase, buffers)
+            finally:
+                errors = [f.exception() for f in futures]
+                world._phase_active -= 1
+            for err in errors:
+                if err is not None:
+                    raise err
+            return
+        world._phase_active += 1
+        try:
+            for sys, ctx in [*pooled, *serial]:
+                self._run_one(sys, ctx, phase, buffers)
+        finally:
+            world._phase_active -= 1
+
+    def _run_one(
+        self,
+        sys: System,
+        ctx: SystemContext,
+        phase: str,
+        buffers: dict[str, CommandBuffer],
+        *,
+        allow_structural: bool = False,
+    ) -> None:
+        world = self.world
+        t0 = time.perf_counter_ns()
+        rows = 0
+        try:
+            if sys.kind == "kernel":
+                state = self._state(sys)
+                results = run_kernel_system(ctx, state)
+                since = ctx.last_run if state.is_filtered else None
+                rows = mark_written(world, sys, ctx.tick, results, since, state)
+            elif sys.kind == "exclusive":
+                if not allow_structural:
+                    raise RuntimeError("exclusive systems run on the main thread only")
+                sys.fn(world)
+            else:
+                sys.fn(ctx)
+                handed: dict[int, Any] = {t.id: (t, None) for t in ctx._handed}
+                rows = mark_written(world, sys, ctx.tick, handed.values(), None, None)
+        except Exception as exc:
+            exc.add_note(
+                f"while running system {sys.name!r} (phase {phase}, "
+                f"frame {world.resource(Time).frame}, tick {ctx.tick})"
+            )
+            raise
+        sys.last_run = ctx.tick
+        sys.runs += 1
+        if ctx._commands is not None and len(ctx._commands):
+            buffers[sys.name] = ctx._commands
+        world.profiler.record(
+            "system",
+            sys.name,
+            phase,
+            t0,
+            time.perf_counter_ns(),
+            threading.get_ident(),
+            rows,
+            python=sys.is_python,
+        )
