@@ -334,6 +334,15 @@ class Components:
         if cid is not None:
             return cid
         schema = schema_of(obj, where)
+        if getattr(cls, "__ecs_event__", False):
+            at = f" in {where}" if where else ""
+            raise ComponentNotRegisteredError(
+                coded(
+                    E_NOT_A_COMPONENT,
+                    f"{schema.name} is an event type, not a component{at}; send it "
+                    "with ctx.send(...) / world.events.send(...) instead",
+                )
+            )
         if schema.name in self._by_name:
             other = self.schemas[self._by_name[schema.name]].cls
             raise SchemaError(
