@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numba
 
-__all__ = ["njit", "prange"]
+__all__ = ["limit_kernel_threads", "njit", "prange"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,3 +49,12 @@ def njit(fn: F | None = None, *, parallel: bool = False, nogil: bool = True) -> 
     if fn is None:
         return wrap
     return wrap(fn)
+
+
+def limit_kernel_threads(n: int) -> None:
+    """Cap the threads ``prange`` loops use on the calling thread (Numba's mask).
+
+    Deterministic worlds call this with 1 so parallel reductions inside kernels
+    cannot change floating-point summation order between runs.
+    """
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))

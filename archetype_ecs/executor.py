@@ -14,6 +14,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from archetype_ecs._jit import limit_kernel_threads
 from archetype_ecs.commands import CommandBuffer
 from archetype_ecs.resources import Time
 from archetype_ecs.schedule import PhasePlan
@@ -161,6 +162,8 @@ class Executor:
         world = self.world
         t0 = time.perf_counter_ns()
         rows = 0
+        if world.deterministic:
+            limit_kernel_threads(1)
         try:
             if sys.kind == "kernel":
                 state = self._state(sys)

@@ -200,6 +200,7 @@ class World:
         dt: float = 1.0 / 60.0,
         strict: bool = False,
         profile: bool = True,
+        deterministic: bool = False,
     ) -> None:
         """Create an empty world.
 
@@ -216,6 +217,11 @@ class World:
             Make schedule ambiguities (conflicting systems without an order) errors.
         profile
             Record per-system timings (``world.stats()``, ``world.trace()``).
+        deterministic
+            Bit-identical results whatever ``threads`` is, also for kernels that use
+            ``prange`` reductions: their Numba thread count is pinned to 1. (The
+            schedule itself never runs conflicting systems at once, so systems
+            without ``prange`` are deterministic in any mode.)
         """
         self.components = Components()
         self.entities = EntityIndex()
@@ -231,6 +237,7 @@ class World:
         self._observer_names: list[str] = []
         self._in_observer = False
         self._phase_active = 0
+        self.deterministic = deterministic
         self._lock = threading.Lock()
         self.schedule = Schedule(strict=strict)
         self.events = Events()
