@@ -57,4 +57,5 @@ def limit_kernel_threads(n: int) -> None:
     Deterministic worlds call this with 1 so parallel reductions inside kernels
     cannot change floating-point summation order between runs.
     """
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined] # set at import
+    numba.set_num_threads(max(1, min(n, most)))

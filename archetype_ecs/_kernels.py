@@ -101,3 +101,181 @@ def group_by_reference(keys: Array, nkeys: int) -> tuple[Array, Array]:
     counts = np.zeros(nkeys + 1, dtype=np.int64)
     np.add.at(counts, keys.astype(np.int64) + 1, 1)
     return order, np.cumsum(counts)
+
+
+@njit
+def alive_kernel(ids: Array, generation: Array, table: Array, size: int) -> Array:
+    """``out[i]``: id ``i`` names a live entity (slot in range, generation matches)."""
+    out = np.empty(ids.shape[0], dtype=np.bool_)
+    for i in range(ids.shape[0]):
+        e = ids[i]
+        slot = np.int64(e & np.uint64(0xFFFFFFFF))
+        gen = e >> np.uint64(32)
+        out[i] = slot < size and generation[slot] == gen and table[slot] >= 0
+    return out
+
+
+def alive_reference(ids: Array, generation: Array, table: Array, size: int) -> Array:
+    """NumPy twin of :func:`alive_kernel`."""
+    slot = (ids & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    ok = slot < size
+    safe = np.where(ok, slot, 0)
+    out: Array = ok & (generation[safe] == (ids >> np.uint64(32))) & (table[safe] >= 0)
+    return out
+
+
+@njit
+def swap_remove_plan_kernel(rows: Array, n: int) -> tuple[Array, Array]:
+    """Holes below the new length and the tail rows that fill them, both ascending.
+
+    ``rows`` are distinct rows to remove (any order). O(n) scan, no sort.
+    """
+    k = rows.shape[0]
+    new_n = n - k
+    removed = np.zeros(n, dtype=np.bool_)
+    for i in range(k):
+        removed[rows[i]] = True
+    m = 0
+    for i in range(k):
+        if rows[i] < new_n:
+            m += 1
+    holes = np.empty(m, dtype=np.int64)
+    movers = np.empty(m, dtype=np.int64)
+    h = 0
+    for r in range(new_n):
+        if removed[r]:
+            holes[h] = r
+            h += 1
+    j = 0
+    for r in range(new_n, n):
+        if not removed[r]:
+            movers[j] = r
+            j += 1
+    return holes, movers
+
+
+def swap_remove_plan_reference(rows: Array, n: int) -> tuple[Array, Array]:
+    """NumPy twin of :func:`swap_remove_plan_kernel`."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    new_n = n - len(rows)
+    holes = rows[rows < new_n]
+    tail = np.arange(new_n, n, dtype=np.int64)
+    movers = tail[~np.isin(tail, rows)]
+    return holes, movers
+
+
+@njit
+def place_kernel(
+    ids: Array, table_arr: Array, row_arr: Array, table_id: int, rows: Array
+) -> None:
+    """Record ``ids[i]`` at ``rows[i]`` of ``table_id`` in the entity index."""
+    for i in range(ids.shape[0]):
+        slot = np.int64(ids[i] & np.uint64(0xFFFFFFFF))
+        table_arr[slot] = table_id
+        row_arr[slot] = rows[i]
+
+
+@njit
+def release_kernel(
+    ids: Array, generation: Array, table_arr: Array, free: Array, nfree: int
+) -> int:
+    """Free the slots of live ``ids``: bump generations, push on the free list.
+
+    A slot whose generation would wrap is retired (never reused). ``free`` must
+    have room for ``len(ids)`` more entries. Returns the new free-list length.
+    """
+    for i in range(ids.shape[0]):
+        slot = np.int64(ids[i] & np.uint64(0xFFFFFFFF))
+        table_arr[slot] = -1
+        g = generation[slot]
+        if g != np.uint32(0xFFFFFFFF):
+            generation[slot] = g + np.uint32(1)
+            free[nfree] = slot
+            nfree += 1
+    return nfree
+
+
+@njit
+def spawn_fill_kernel(
+    out: Array,
+    generation: Array,
+    table_arr: Array,
+    row_arr: Array,
+    lo: int,
+    table_id: int,
+    first_row: int,
+    place: bool,  # noqa: FBT001 - Numba kernels take positional arguments only
+) -> None:
+    """Fresh slots ``lo ...``: generation 1, ids into ``out``, optionally placed."""
+    for i in range(out.shape[0]):
+        slot = lo + i
+        generation[slot] = 1
+        out[i] = np.uint64(slot) | (np.uint64(1) << np.uint64(32))
+        if place:
+            table_arr[slot] = table_id
+            row_arr[slot] = first_row + i
+
+
+@njit
+def locate_kernel(ids: Array, table_arr: Array, row_arr: Array) -> tuple[Array, Array]:
+    """Table id and row of each live id, in one pass over the entity index."""
+    n = ids.shape[0]
+    tabs = np.empty(n, dtype=np.int32)
+    rows = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        slot = np.int64(ids[i] & np.uint64(0xFFFFFFFF))
+        tabs[i] = table_arr[slot]
+        rows[i] = row_arr[slot]
+    return tabs, rows
+
+
+@njit
+def classify_kernel(
+    ids: Array,
+    generation: Array,
+    table_arr: Array,
+    stamp: Array,
+    epoch: int,
+    size: int,
+    keep_last: bool,  # noqa: FBT001 - Numba kernels take positional arguments only
+) -> Array:
+    """Per id: 0 = live and kept, 1 = not alive, 2 = live but a repeat.
+
+    With ``keep_last`` the last occurrence of a repeated id is kept, else the first.
+    One pass: liveness and duplicate detection share the slot's cache lines.
+    """
+    n = ids.shape[0]
+    status = np.empty(n, dtype=np.int8)
+    for j in range(n):
+        i = n - 1 - j if keep_last else j
+        e = ids[i]
+        slot = np.int64(e & np.uint64(0xFFFFFFFF))
+        if (
+            slot < size
+            and generation[slot] == (e >> np.uint64(32))
+            and table_arr[slot] >= 0
+        ):
+            if stamp[slot] == epoch:
+                status[i] = 2
+            else:
+                stamp[slot] = epoch
+                status[i] = 0
+        else:
+            status[i] = 1
+    return status
+
+
+def classify_reference(
+    ids: Array,
+    generation: Array,
+    table_arr: Array,
+    size: int,
+    keep_last: bool,  # noqa: FBT001
+) -> Array:
+    """NumPy twin of :func:`classify_kernel`."""
+    alive = alive_reference(ids, generation, table_arr, size)
+    status = np.where(alive, 0, 1).astype(np.int8)
+    live = np.flatnonzero(alive)
+    keep = (mark_last_reference if keep_last else mark_first_reference)(ids[live])
+    status[live[~keep]] = 2
+    return status

@@ -77,9 +77,10 @@ class Access:
                 other.event_reads,
             ),
         ):
-            for name in _names(mine_w & theirs_w):
+            both = mine_w & theirs_w
+            for name in _names(both):
                 out.append(f"{kind} {name}: written by both")
-            for name in _names((mine_w & theirs_r) | (theirs_w & mine_r)):
+            for name in _names(((mine_w & theirs_r) | (theirs_w & mine_r)) - both):
                 out.append(f"{kind} {name}: written by one, read by the other")
         return out
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from archetype_ecs._kernels import mark_first_kernel, mark_last_kernel
+from archetype_ecs._kernels import (
+    alive_kernel,
+    classify_kernel,
+    mark_first_kernel,
+    mark_last_kernel,
+    place_kernel,
+    release_kernel,
+    spawn_fill_kernel,
+)
 
 __all__ = ["NULL_ENTITY", "Entity", "EntityIndex", "pack", "pending_slot", "split"]
 
@@ -108,20 +116,21 @@ class EntityIndex:
         self._nfree = 0
         self.alive_count = 0
         # Scratch for duplicate detection: stamp[slot] == epoch means "seen this call".
-        self._stamp = np.zeros(capacity, dtype=np.int64)
+        self._stamp = np.zeros(0, dtype=np.int64)
         self._epoch = 0
 
     def _grow(self, need: int) -> None:
+        # Slots at or beyond ``size`` are never read before spawn fills them, so new
+        # arrays start uninitialized (no page is touched until it is used).
         cap = max(need, 2 * len(self.generation), 1024)
-        gen = np.ones(cap, dtype=np.uint32)
-        gen[: self.size] = self.generation[: self.size]
-        table = np.full(cap, NO_TABLE, dtype=np.int32)
-        table[: self.size] = self.table[: self.size]
-        row = np.zeros(cap, dtype=np.int64)
-        row[: self.size] = self.row[: self.size]
+        n = self.size
+        gen = np.empty(cap, dtype=np.uint32)
+        gen[:n] = self.generation[:n]
+        table = np.empty(cap, dtype=np.int32)
+        table[:n] = self.table[:n]
+        row = np.empty(cap, dtype=np.int64)
+        row[:n] = self.row[:n]
         self.generation, self.table, self.row = gen, table, row
-        self._stamp = np.zeros(cap, dtype=np.int64)
-        self._epoch = 0
 
     def allocate(self, n: int) -> IdArray:
         """Hand out ``n`` ids: recycled slots first (most recently freed first).
@@ -133,8 +142,8 @@ class EntityIndex:
     def spawn(self, n: int, table: int | None, first_row: int) -> IdArray:
         """Allocate ``n`` ids and place them at rows ``first_row ...`` of ``table``.
 
-        With ``table=None`` the ids are only allocated. Fresh slots (never used
-        before) are written with slices, recycled ones with a scatter.
+        With ``table=None`` the ids are only allocated. Recycled slots (most recently
+        freed first) come before fresh ones; one kernel pass fills fresh slots.
         """
         take = min(n, self._nfree)
         recycled = self._free[self._nfree - take : self._nfree][::-1].copy()
@@ -142,20 +151,29 @@ class EntityIndex:
         fresh_n = n - take
         if self.size + fresh_n > len(self.generation):
             self._grow(self.size + fresh_n)
-        lo, hi = self.size, self.size + fresh_n
-        self.size = hi
-        # Fresh slots still hold their initial generation 1.
-        fresh = np.arange(lo, hi, dtype=np.uint64) | np.uint64(1 << 32)
-        if table is not None:
-            self.table[lo:hi] = table
-            self.row[lo:hi] = np.arange(first_row + take, first_row + n)
-            self.alive_count += n
-            if take:
-                self.table[recycled] = table
+        lo = self.size
+        self.size = lo + fresh_n
+        out = np.empty(n, dtype=np.uint64)
+        place = table is not None
+        tid = -1 if table is None else table
+        spawn_fill_kernel(
+            out[take:],
+            self.generation,
+            self.table,
+            self.row,
+            lo,
+            tid,
+            first_row + take,
+            place,
+        )
+        if take:
+            out[:take] = pack(recycled, self.generation[recycled])
+            if place:
+                self.table[recycled] = tid
                 self.row[recycled] = np.arange(first_row, first_row + take)
-        if not take:
-            return fresh
-        return np.concatenate([pack(recycled, self.generation[recycled]), fresh])
+        if place:
+            self.alive_count += n
+        return out
 
     def place(
         self,
@@ -169,20 +187,39 @@ class EntityIndex:
 
         ``spawned`` marks ids that were not alive before (they count as new).
         """
-        idx = (ids & INDEX_MASK).astype(np.int64)
-        self.table[idx] = table
-        self.row[idx] = rows
+        place_kernel(ids, self.table, self.row, table, np.asarray(rows, dtype=np.int64))
         if spawned:
-            self.alive_count += len(idx)
+            self.alive_count += len(ids)
 
     def _keep_mask(self, ids: IdArray, *, last: bool) -> np.ndarray[Any, Any] | None:
         if len(ids) < 2:
             return None
-        slots = (ids & INDEX_MASK).astype(np.int64)
+        slots = (ids & INDEX_MASK).view(np.int64)
+        if len(self._stamp) < self.size:
+            self._stamp = np.zeros(len(self.generation), dtype=np.int64)
+            self._epoch = 0
         self._epoch += 1
         kernel = mark_last_kernel if last else mark_first_kernel
         keep: np.ndarray[Any, Any] = kernel(slots, self._stamp, self._epoch)
         return None if keep.all() else keep
+
+    def classify(self, ids: IdArray, *, keep_last: bool) -> np.ndarray[Any, Any]:
+        """Per id: 0 live and kept, 1 not alive, 2 live repeat (first or last kept)."""
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        if len(self._stamp) < self.size:
+            self._stamp = np.zeros(len(self.generation), dtype=np.int64)
+            self._epoch = 0
+        self._epoch += 1
+        status: np.ndarray[Any, Any] = classify_kernel(
+            ids,
+            self.generation,
+            self.table,
+            self._stamp,
+            self._epoch,
+            self.size,
+            keep_last,
+        )
+        return status
 
     def last_occurrences(self, ids: IdArray) -> np.ndarray[Any, Any] | None:
         """Mask keeping each id's last occurrence; ``None`` when ids are unique.
@@ -197,29 +234,23 @@ class EntityIndex:
 
     def release(self, ids: IdArray) -> None:
         """Free the slots of live ``ids``: bump generations, push on the free list."""
-        idx = (ids & INDEX_MASK).astype(np.int64)
-        self.table[idx] = NO_TABLE
-        self.alive_count -= len(idx)
-        gen = self.generation[idx]
-        retire = gen == MAX_GENERATION  # a slot whose generation would wrap is retired
-        self.generation[idx] = np.where(retire, gen, gen + np.uint32(1))
-        keep = idx[~retire]
-        if self._nfree + len(keep) > len(self._free):
-            free = np.empty(max(2 * len(self._free), self._nfree + len(keep)), np.int64)
+        need = self._nfree + len(ids)
+        if need > len(self._free):
+            free = np.empty(max(2 * len(self._free), need), np.int64)
             free[: self._nfree] = self._free[: self._nfree]
             self._free = free
-        self._free[self._nfree : self._nfree + len(keep)] = keep
-        self._nfree += len(keep)
+        self._nfree = release_kernel(
+            ids, self.generation, self.table, self._free, self._nfree
+        )
+        self.alive_count -= len(ids)
 
     def is_alive_batch(
         self, ids: np.ndarray[Any, Any]
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Vectorized liveness of an array of ids (stale, pending and null are False)."""
-        idx, gen = split(ids)
-        ok = idx < self.size
-        safe = np.where(ok, idx, 0)
-        alive: np.ndarray[Any, np.dtype[np.bool_]] = (
-            ok & (self.generation[safe] == gen) & (self.table[safe] >= 0)
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        alive: np.ndarray[Any, np.dtype[np.bool_]] = alive_kernel(
+            ids, self.generation, self.table, self.size
         )
         return alive
 

@@ -10,6 +10,7 @@ non-conflicting systems that may run in parallel; a sync point follows each phas
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import html
 from dataclasses import dataclass, field
@@ -76,7 +77,13 @@ class Schedule:
         self._plans = None
 
     def add_system(self, sys: System) -> System:
-        """Register a system (names are unique)."""
+        """Register a copy of a system (names are unique); returns the copy.
+
+        The declaration stays reusable: run state (``last_run``, ``runs``, event
+        readers) lives on the copy, so one module-level ``@system`` can serve many
+        worlds.
+        """
+        sys = dataclasses.replace(sys, last_run=0, runs=0, order=-1, _readers={})
         if sys.name in self._by_name:
             raise ValueError(
                 f"a system named {sys.name!r} is already registered; pass "

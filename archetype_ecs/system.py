@@ -347,11 +347,21 @@ class SystemContext:
         """
         acc = self.system.access
         opt = tuple(optional)
+        added, changed = tuple(added), tuple(changed)
         for c in (*components, *opt):
             if c not in acc.reads and not acc.exclusive:
                 name = schema_of(c).name
                 raise self._undeclared(f"component {name}", f"reads=[{name}]")
         writable = [c for c in (*components, *opt) if c in acc.writes or acc.exclusive]
+        untracked = [
+            c
+            for c in (*added, *changed)
+            if self._world.components.id_of(c) not in self._world.components.tracked
+        ]
+        if untracked:
+            # Adding tick columns moves no row, but it must not race other systems.
+            with self._world._lock:
+                self._world._start_tracking(untracked)
         state = self._world.query(
             *components,
             without=without,

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from archetype_ecs._kernels import group_by_kernel
+from archetype_ecs._kernels import group_by_kernel, locate_kernel
 from archetype_ecs._progress import Progress
 from archetype_ecs._sanitize import check_world, sanitize_enabled
 from archetype_ecs.archetype import ArchetypeInfo, Archetypes
@@ -28,7 +28,6 @@ from archetype_ecs.commands import ApplyReport, CommandBuffer, Op, _as_ids, _Com
 from archetype_ecs.component import ComponentId, Components, ComponentSchema, schema_of
 from archetype_ecs.entity import (
     GEN_SHIFT,
-    INDEX_MASK,
     Entity,
     EntityIndex,
     pending_slot,
@@ -393,7 +392,7 @@ class World:
     def _emit_removals(self, ids: Array, cids: frozenset[ComponentId] | None) -> None:
         """Fire on_remove (before the change) for ids losing ``cids`` (None: all)."""
         per: dict[ComponentId, list[Array]] = {}
-        for table, sel in self._groups(ids):
+        for table, sel, _ in self._groups(ids):
             for cid in table.components:
                 if (cids is None or cid in cids) and self.observers.get(
                     ObserverKind.REMOVE, cid
@@ -483,23 +482,22 @@ class World:
                 self._emit(ObserverKind.ADD, cid, ids)
         return ids
 
-    def _groups(self, ids: Array) -> Iterable[tuple[ArchetypeTable, Array]]:
-        """Split live unique ids by table: ``(table, positions into ids)``, by table id."""
-        idx = (ids & INDEX_MASK).astype(np.int64)
-        tabs = self.entities.table[idx]
+    def _groups(self, ids: Array) -> Iterable[tuple[ArchetypeTable, Array, Array]]:
+        """Split live unique ids by table: ``(table, positions into ids, rows)``.
+
+        One pass over the entity index locates every id; groups come in table-id
+        order, positions in input order within a group.
+        """
+        tabs, rows = locate_kernel(ids, self.entities.table, self.entities.row)
         if len(tabs) and (tabs == tabs[0]).all():
-            yield self.tables[int(tabs[0])], np.arange(len(ids))
+            yield self.tables[int(tabs[0])], np.arange(len(ids)), rows
             return
         order, offsets = group_by_kernel(tabs, len(self.tables))
         for tid in np.flatnonzero(np.diff(offsets)):
-            yield self.tables[int(tid)], order[offsets[tid] : offsets[tid + 1]]
-
-    def _rows(self, ids: Array) -> Array:
-        return self.entities.row[(ids & INDEX_MASK).astype(np.int64)]
+            sel = order[offsets[tid] : offsets[tid + 1]]
+            yield self.tables[int(tid)], sel, rows[sel]
 
     def _remove_rows(self, table: ArchetypeTable, rows: Array) -> None:
-        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():
-            rows = np.sort(rows)
         _, holes = table.swap_remove(rows)
         if len(holes):
             self.entities.place(table._cols[ENTITY_COLUMN][holes], table.id, holes)
@@ -517,9 +515,8 @@ class World:
             self._emit_removals(ids, remove)
         added: dict[ComponentId, list[Array]] = {}
         overwritten: dict[ComponentId, list[Array]] = {}
-        for src, sel in self._groups(ids):
+        for src, sel, rows in self._groups(ids):
             gids = ids[sel]
-            rows = self._rows(gids)
             dst = self.archetypes.transition(src.id, add_set, remove)
             if observed:
                 for c in add:
@@ -568,8 +565,8 @@ class World:
     def _despawn(self, ids: Array) -> None:
         if self.observers.active:
             self._emit_removals(ids, None)
-        for table, sel in self._groups(ids):
-            self._remove_rows(table, self._rows(ids[sel]))
+        for table, _, rows in self._groups(ids):
+            self._remove_rows(table, rows)
         self.entities.release(ids)
 
     def _dedupe_last(self, ids: Array) -> Array | None:
@@ -838,9 +835,8 @@ class World:
             f.name: np.empty((len(ids), *f.type.shape), dtype=f.type.dtype)
             for f in s.fields
         }
-        for table, sel in self._groups(ids):
+        for table, sel, rows in self._groups(ids):
             self._require(table, cid, s, ids[sel], "get_batch")
-            rows = self._rows(ids[sel])
             for f in s.fields:
                 out[f.name][sel] = table._cols[f"{s.name}.{f.name}"][rows]
         return out
@@ -915,14 +911,14 @@ class World:
         if isinstance(values, dict):
             cols = {k: v for k, v in cols.items() if k in values}
         groups = list(self._groups(ids))
-        for table, sel in groups:
+        for table, sel, _ in groups:
             self._require(table, cid, s, ids[sel], "set_batch")
         last = self._dedupe_last(ids)
         if last is not None:
             self._set_cols(ids[last], cid, {k: v[last] for k, v in cols.items()})
         else:
-            for table, sel in groups:
-                self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+            for table, sel, rows in groups:
+                self._write(table, rows, {cid: cols}, sel, added=False)
             if self.observers.active:
                 self._emit(ObserverKind.SET, cid, ids, cols)
         self._checked()
@@ -930,8 +926,8 @@ class World:
     def _set_cols(
         self, ids: Array, cid: ComponentId, cols: Mapping[str, Array]
     ) -> None:
-        for table, sel in self._groups(ids):
-            self._write(table, self._rows(ids[sel]), {cid: cols}, sel, added=False)
+        for table, sel, rows in self._groups(ids):
+            self._write(table, rows, {cid: cols}, sel, added=False)
         if self.observers.active:
             self._emit(ObserverKind.SET, cid, ids, cols)
 
@@ -976,7 +972,7 @@ class World:
         add = tuple(ids(c, "query added=") for c in added)
         chg = tuple(ids(c, "query changed=") for c in changed)
         wr = None if writable is None else frozenset(ids(c, "query") for c in writable)
-        if add or chg:
+        if any(c not in self.components.tracked for c in (*add, *chg)):
             self.track_changes(*added, *changed)
         key = spec_key(req, wo, opt, wr, add, chg)
         q = self._queries.get(key)
@@ -996,6 +992,9 @@ class World:
         Structural change (adds tick columns to every table with the component).
         """
         self._check_not_iterating("track_changes")
+        self._start_tracking(components)
+
+    def _start_tracking(self, components: Iterable[type]) -> None:
         for c in components:
             cid = self.components.id_of(c, "track_changes")
             if cid in self.components.tracked:
@@ -1155,29 +1154,31 @@ class World:
             return
         values = self._resolve_values(cmd, pending)
         ids = self._resolve(cmd.ids(), pending)
-        alive = self.entities.is_alive_batch(ids)
-        if not alive.all():
-            report._dead.append(ids[~alive])
-            ids = ids[alive]
+        # One pass: liveness plus repeats (sequential semantics keep the last insert /
+        # set of an entity, and the first despawn / remove).
+        keep_last = cmd.kind in (Op.INSERT, Op.SET)
+        status = self.entities.classify(ids, keep_last=keep_last)
+        dead = status == 1
+        if cmd.kind is Op.DESPAWN:
+            dead |= status == 2  # a repeated despawn names a dead entity
+        if dead.any():
+            report._dead.append(ids[dead])
+        if cmd.kind is Op.SET:
+            self._apply_set(ids, status, values, report)
+            return
+        report.applied += len(ids) - int(np.count_nonzero(dead))
+        keep = status == 0
+        if not keep.all():
+            ids = ids[keep]
             values = {
-                c: {k: v[alive] for k, v in cols.items()} for c, cols in values.items()
+                c: {k: v[keep] for k, v in cols.items()} for c, cols in values.items()
             }
         if cmd.kind is Op.DESPAWN:
-            first = self.entities.first_occurrences(ids)
-            if first is not None:  # a repeated despawn names a dead entity
-                report._dead.append(ids[~first])
-                ids = ids[first]
             self._despawn(ids)
-            report.applied += len(ids)
         elif cmd.kind is Op.REMOVE:
-            self._move(self._unique(ids), {}, frozenset(values))
-            report.applied += len(ids)
-        elif cmd.kind is Op.INSERT:
-            ((cid, cols),) = values.items()
-            self._insert_cols(ids, cid, cols)
-            report.applied += len(ids)
+            self._move(ids, {}, frozenset(values))
         else:
-            self._apply_set(ids, values, report)
+            self._move(ids, values, frozenset())
 
     def _apply_spawn(self, cmd: _Command, pending: Array, report: ApplyReport) -> None:
         # Spawn first, then resolve EntityRef values: a ref may name an entity spawned
@@ -1203,24 +1204,23 @@ class World:
     def _apply_set(
         self,
         ids: Array,
+        status: Array,
         values: dict[ComponentId, dict[str, Array]],
         report: ApplyReport,
     ) -> None:
         ((cid, cols),) = values.items()
-        idx = (ids & INDEX_MASK).astype(np.int64)
-        tabs = self.entities.table[idx]
-        has = np.array([cid in t.component_set for t in self.tables], dtype=np.bool_)[
-            tabs
-        ]
-        if not has.all():
-            report._missing.append(ids[~has])
-            ids = ids[has]
-            cols = {k: v[has] for k, v in cols.items()}
-        report.applied += len(ids)  # one per entity per command, repeats included
-        last = self._dedupe_last(ids)
-        if last is not None:
-            ids = ids[last]
-            cols = {k: v[last] for k, v in cols.items()}
+        live = status != 1
+        tabs, _ = locate_kernel(ids, self.entities.table, self.entities.row)
+        has_c = np.array([cid in t.component_set for t in self.tables], dtype=np.bool_)
+        has = live & has_c[np.where(live, tabs, 0)]
+        missing = live & ~has
+        if missing.any():
+            report._missing.append(ids[missing])
+        report.applied += int(np.count_nonzero(has))  # repeats included
+        keep = has & (status == 0)
+        if not keep.all():
+            ids = ids[keep]
+            cols = {k: v[keep] for k, v in cols.items()}
         self._set_cols(ids, cid, cols)
 
     def __repr__(self) -> str:
