@@ -91,7 +91,9 @@ class QueryState:
         self.changed = changed
         self.matched: list[ArchetypeTable] = []
         self._seen = 0
-        self._items: dict[int, tuple[int, tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._items: dict[
+            int, tuple[int, tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]
+        ] = {}
 
     @property
     def is_filtered(self) -> bool:
@@ -127,7 +129,7 @@ class QueryState:
     def _item(self, t: ArchetypeTable) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         cached = self._items.get(t.id)
         if cached is not None and cached[0] == t.version:
-            return cached[1], cached[2]
+            return cached[3], cached[1]
         views = tuple(
             self._view(t, c) if c in t.component_set else None for c in self._requested
         )
@@ -139,7 +141,8 @@ class QueryState:
             if v is not None:
                 flat_fields.extend(v)
         flat = (ents, *flat_fields)
-        self._items[t.id] = (t.version, item, flat)
+        # (version, flat args with entities, flat args without, iteration item)
+        self._items[t.id] = (t.version, flat, tuple(flat_fields), item)
         return item, flat
 
     def tables(self) -> list[ArchetypeTable]:
@@ -233,18 +236,30 @@ class QueryState:
                 "for_each on a query with added= / changed= filters needs since=<tick>"
             )
         results: list[tuple[ArchetypeTable, Any]] = []
-        with _iterating(self._world):
-            skip = 0 if entities else 1
+        world = self._world
+        guard = not world._phase_active  # inline: this is the per-frame hot path
+        if guard:
+            world._iter_depth += 1
+        try:
+            which = 1 if entities else 2
+            items = self._items
             for t in self.matched:
                 if not t.len:
                     continue
-                flat = self._item(t)[1]
+                cached = items.get(t.id)
+                if cached is None or cached[0] != t.version:
+                    self._item(t)
+                    cached = items[t.id]
+                flat: tuple[Any, ...] = cached[which]  # type: ignore[assignment] # 1 or 2
                 if since is None:
-                    results.append((t, kernel(*flat[skip:], *args)))
+                    results.append((t, kernel(*flat, *args)))
                     continue
                 rows = self.filtered_rows(t, since)
                 if len(rows):
-                    results.append((t, kernel(rows, *flat[skip:], *args)))
+                    results.append((t, kernel(rows, *flat, *args)))
+        finally:
+            if guard:
+                world._iter_depth -= 1
         return results
 
     def count(self) -> int:
