@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -122,8 +122,10 @@ def _is_numba(fn: object) -> bool:
     return hasattr(fn, "py_func") and hasattr(fn, "signatures")
 
 
+@overload
 def system(
-    fn: Callable[..., Any] | None = None,
+    fn: Callable[..., Any],
+    /,
     *,
     name: str | None = None,
     phase: str = "update",
@@ -147,7 +149,62 @@ def system(
     run_if: RunCondition | Sequence[RunCondition] = (),
     exclusive: bool = False,
     parallel_threshold: int = 20_000,
-) -> Any:
+) -> System: ...
+@overload
+def system(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    phase: str = "update",
+    query: Sequence[type] = (),
+    without: Sequence[type] = (),
+    optional: Sequence[type] = (),
+    added: Sequence[type] = (),
+    changed: Sequence[type] = (),
+    reads: Sequence[type] = (),
+    writes: Sequence[type] = (),
+    resources: Sequence[type] = (),
+    resources_mut: Sequence[type] = (),
+    events: Sequence[type] = (),
+    events_mut: Sequence[type] = (),
+    commands: bool = False,
+    args: Callable[[SystemContext], tuple[Any, ...]] | tuple[Any, ...] = (),
+    entities: bool = False,
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+    sets: Sequence[str] = (),
+    run_if: RunCondition | Sequence[RunCondition] = (),
+    exclusive: bool = False,
+    parallel_threshold: int = 20_000,
+) -> Callable[[Callable[..., Any]], System]: ...
+def system(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    phase: str = "update",
+    query: Sequence[type] = (),
+    without: Sequence[type] = (),
+    optional: Sequence[type] = (),
+    added: Sequence[type] = (),
+    changed: Sequence[type] = (),
+    reads: Sequence[type] = (),
+    writes: Sequence[type] = (),
+    resources: Sequence[type] = (),
+    resources_mut: Sequence[type] = (),
+    events: Sequence[type] = (),
+    events_mut: Sequence[type] = (),
+    commands: bool = False,
+    args: Callable[[SystemContext], tuple[Any, ...]] | tuple[Any, ...] = (),
+    entities: bool = False,
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+    sets: Sequence[str] = (),
+    run_if: RunCondition | Sequence[RunCondition] = (),
+    exclusive: bool = False,
+    parallel_threshold: int = 20_000,
+) -> System | Callable[[Callable[..., Any]], System]:
     """Declare a system (decorator or call).
 
     Parameters

@@ -43,6 +43,7 @@ from archetype_ecs.errors import (
     E_UNKNOWN_FIELD,
     ComponentNotRegisteredError,
     EntityNotAliveError,
+    InternalError,
     MissingComponentError,
     ObserverCascadeError,
     ResourceNotFoundError,
@@ -350,15 +351,37 @@ class World:
         was = self._in_observer
         self._in_observer = True
         try:
-            for obs in observers:
-                before = len(self._observer_cmds)
-                obs.callback(Trigger(kind, cls, ids, vals, self, self._observer_cmds))
-                obs.calls += 1
-                obs.entities_seen += len(ids)
-                if len(self._observer_cmds) != before:
-                    self._observer_names.append(obs.name)
+            self._call_observers(observers, kind, cls, ids, vals)
+        except BaseException:
+            # The failed call's follow-up commands must not leak into a later call.
+            self._observer_cmds = None
+            self._observer_names = []
+            raise
         finally:
             self._in_observer = was
+
+    def _call_observers(
+        self,
+        observers: list[Observer],
+        kind: ObserverKind,
+        cls: type,
+        ids: Array,
+        vals: dict[str, Array] | None,
+    ) -> None:
+        cmds = self._observer_cmds
+        if cmds is None:
+            raise InternalError("observer buffer missing while observers run")
+        for obs in observers:
+            before = len(cmds)
+            try:
+                obs.callback(Trigger(kind, cls, ids, vals, self, cmds))
+            except Exception as exc:
+                exc.add_note(f"in observer {obs.name!r} ({kind.value} {cls.__name__})")
+                raise
+            obs.calls += 1
+            obs.entities_seen += len(ids)
+            if len(cmds) != before:
+                self._observer_names.append(obs.name)
 
     def _run_observer_cascade(self) -> None:
         chain: list[list[str]] = []

@@ -1,32 +1,42 @@
 """Bounce: agents steer toward the center of a box and bounce off its walls.
 
-Every frame: a Numba kernel moves every agent through a query; agents past their
-lifetime are despawned and as many newcomers spawned through a command buffer; agents
-that slow down gain a ``Resting`` tag and lose it when they speed up (rows move between
-archetype tables every frame). All structural changes apply in bulk at the frame's end.
+Every frame, through the schedule: a Numba kernel system moves every agent; a Python
+system ages agents and despawns those past their lifetime; another tags slow agents
+``Resting`` and untags fast ones (rows move between archetype tables every frame); in
+``post_update`` as many newcomers are spawned as died. Structural changes go through
+command buffers applied in bulk at each phase's sync point.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from archetype_ecs import CommandBuffer, World, component, f32, i32
+from archetype_ecs import (
+    SystemContext,
+    World,
+    component,
+    f32,
+    i32,
+    njit,
+    system,
+)
 from archetype_ecs._progress import Progress
 from archetype_ecs.demos._kernels import age_kernel, move_kernel, speed_mask_kernel
 
 __all__ = [
     "Age",
+    "Churn",
     "Position",
     "Resting",
     "Velocity",
     "add_arguments",
     "build",
     "run",
-    "step",
 ]
 
 
@@ -59,10 +69,98 @@ class Resting:
     """Tag: the agent's speed is below the resting threshold."""
 
 
+@dataclass
+class Churn:
+    """Resource: deaths this frame, totals, and the run's random generator."""
+
+    rng: np.random.Generator
+    died: int = 0
+    spawned_total: int = 0
+    despawned_total: int = 0
+    history: list[int] = field(default_factory=list)
+
+
 SIZE = 1000.0
 DT = 1.0 / 30.0
 PULL = 0.05
 REST_SPEED = 8.0
+
+
+def _agent_columns(
+    rng: np.random.Generator, n: int, *, newborn: bool
+) -> dict[type, Any]:
+    lifetime = rng.integers(100, 400, n).astype(np.int32)
+    frames = (
+        np.zeros(n, np.int32)
+        if newborn
+        else (rng.random(n) * lifetime).astype(np.int32)
+    )
+    angle = rng.random(n) * 2 * np.pi
+    speed = rng.random(n) * 40.0
+    f = np.float32
+    return {
+        Position: {
+            "x": (rng.random(n) * SIZE).astype(f),
+            "y": (rng.random(n) * SIZE).astype(f),
+        },
+        Velocity: {
+            "dx": (np.cos(angle) * speed).astype(f),
+            "dy": (np.sin(angle) * speed).astype(f),
+        },
+        Age: {"frames": frames, "lifetime": lifetime},
+    }
+
+
+@system(query=[Position, Velocity], writes=[Position, Velocity], args=(DT, SIZE, PULL))
+@njit
+def movement(
+    x: np.ndarray[Any, Any],
+    y: np.ndarray[Any, Any],
+    dx: np.ndarray[Any, Any],
+    dy: np.ndarray[Any, Any],
+    dt: float,
+    size: float,
+    pull: float,
+) -> None:
+    """Kernel system: steer, move and bounce every agent (see ``move_kernel``)."""
+    move_kernel(x, y, dx, dy, dt, size, pull)
+
+
+@system(writes=[Age], resources_mut=[Churn], commands=True, after=["movement"])
+def aging(ctx: SystemContext) -> None:
+    """Age every agent; despawn those past their lifetime."""
+    churn = ctx.resource_mut(Churn)
+    churn.died = 0
+    for ents, age in ctx.query(Age):
+        expired = np.empty(len(ents), dtype=np.bool_)
+        n = age_kernel(age.frames, age.lifetime, expired)
+        if n:
+            ctx.commands.despawn_batch(ents[expired])
+            churn.died += n
+
+
+@system(reads=[Velocity, Resting], commands=True, after=["movement"])
+def resting(ctx: SystemContext) -> None:
+    """Tag slow agents ``Resting`` and untag fast ones."""
+    for ents, vel in ctx.query(Velocity, without=[Resting]):
+        slow = np.empty(len(ents), dtype=np.bool_)
+        speed_mask_kernel(vel.dx, vel.dy, REST_SPEED, slow)
+        ctx.commands.insert_batch(ents[slow], Resting)
+    for ents, vel, _ in ctx.query(Velocity, Resting):
+        slow = np.empty(len(ents), dtype=np.bool_)
+        speed_mask_kernel(vel.dx, vel.dy, REST_SPEED, slow)
+        ctx.commands.remove_batch(ents[~slow], Resting)
+
+
+@system(phase="post_update", resources_mut=[Churn], commands=True)
+def births(ctx: SystemContext) -> None:
+    """Spawn as many newcomers as died this frame (population stays constant)."""
+    churn = ctx.resource_mut(Churn)
+    if churn.died:
+        ctx.commands.spawn_batch(_agent_columns(churn.rng, churn.died, newborn=True))
+        churn.spawned_total += churn.died
+        churn.despawned_total += churn.died
+    churn.history.append(churn.died)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,126 +170,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--frames", type=int, default=300, help="frames (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def _agent_columns(
-    rng: np.random.Generator, n: int, *, newborn: bool
-) -> dict[type, object]:
-    lifetime = rng.integers(100, 400, n).astype(np.int32)
-    frames = (
-        np.zeros(n, np.int32)
-        if newborn
-        else (rng.random(n) * lifetime).astype(np.int32)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="worker threads (default: CPU count)"
     )
-    angle = rng.random(n) * 2 * np.pi
-    speed = rng.random(n) * 40.0
-    return {
-        Position: {"x": rng.random(n) * SIZE, "y": rng.random(n) * SIZE},
-        Velocity: {"dx": np.cos(angle) * speed, "dy": np.sin(angle) * speed},
-        Age: {"frames": frames, "lifetime": lifetime},
-    }
 
 
-def _f32(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return a.astype(np.float32)
-
-
-def build(agents: int, seed: int) -> tuple[World, np.random.Generator]:
-    """A world with ``agents`` agents; returns it with the run's random generator."""
+def build(agents: int, seed: int, threads: int | None = None) -> World:
+    """A world with ``agents`` agents and the demo's systems."""
     rng = np.random.default_rng(seed)
-    world = World()
-    cols = _agent_columns(rng, agents, newborn=False)
-    for comp in (Position, Velocity):  # the float64 draws become float32 columns
-        cols[comp] = {k: _f32(v) for k, v in cols[comp].items()}  # type: ignore[attr-defined] # dict of arrays
-    world.spawn_batch(cols)
-    return world, rng
-
-
-def step(
-    world: World, rng: np.random.Generator, timings: dict[str, list[float]]
-) -> tuple[int, int]:
-    """Run one frame; returns (spawned, despawned)."""
-    cmd = CommandBuffer("bounce")
-    t0 = time.perf_counter()
-    world.query(Position, Velocity).for_each(move_kernel, DT, SIZE, PULL)
-    t1 = time.perf_counter()
-    despawned = 0
-    for ents, age in world.query(Age):
-        expired = np.empty(len(ents), dtype=np.bool_)
-        n = age_kernel(age.frames, age.lifetime, expired)
-        if n:
-            cmd.despawn_batch(ents[expired])
-            despawned += n
-    t2 = time.perf_counter()
-    for ents, vel in world.query(Velocity, without=[Resting]):
-        slow = np.empty(len(ents), dtype=np.bool_)
-        speed_mask_kernel(vel.dx, vel.dy, REST_SPEED, slow)
-        cmd.insert_batch(ents[slow], Resting)
-    for ents, vel, _ in world.query(Velocity, Resting):
-        slow = np.empty(len(ents), dtype=np.bool_)
-        speed_mask_kernel(vel.dx, vel.dy, REST_SPEED, slow)
-        cmd.remove_batch(ents[~slow], Resting)
-    if despawned:
-        cols = _agent_columns(rng, despawned, newborn=True)
-        cols[Position] = {
-            "x": _f32(rng.random(despawned) * SIZE),
-            "y": _f32(rng.random(despawned) * SIZE),
-        }
-        cmd.spawn_batch(cols)
-    t3 = time.perf_counter()
-    world.apply(cmd)
-    t4 = time.perf_counter()
-    for name, dt in (
-        ("move", t1 - t0),
-        ("age", t2 - t1),
-        ("record", t3 - t2),
-        ("apply", t4 - t3),
-    ):
-        timings[name].append(dt)
-    return despawned, despawned
+    world = World(seed=seed, threads=threads, dt=DT)
+    world.spawn_batch(_agent_columns(rng, agents, newborn=False))
+    world.insert_resource(Churn(rng))
+    world.add_system(movement, aging, resting, births)
+    return world
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the demo with a progress bar; return the summary figures."""
-    world, rng = build(args.agents, args.seed)
-    timings: dict[str, list[float]] = {
-        k: [] for k in ("move", "age", "record", "apply")
-    }
-    step(
-        world, rng, {k: [] for k in timings}
-    )  # warm-up frame: JIT compile (or cache load)
+    world = build(args.agents, args.seed, getattr(args, "threads", None))
+    world.step()  # warm-up frame: JIT compile (or on-disk cache load), not timed
+    world.profiler.clear()
     frame_times: list[float] = []
-    spawned = despawned = 0
     bar = Progress(args.frames)
     for frame in range(1, args.frames + 1):
         t = time.perf_counter()
-        s, d = step(world, rng, timings)
+        world.step()
         frame_times.append(time.perf_counter() - t)
-        spawned += s
-        despawned += d
-        resting = world.query(Resting).count()
-        bar.update(
-            frame,
-            f"{frame_times[-1] * 1e3:6.2f} ms/frame, {len(world)} agents, {resting} resting",
-        )
+        if frame % 10 == 0 or frame == args.frames:
+            resting_n = world.query(Resting).count()
+            bar.update(
+                frame,
+                f"{frame_times[-1] * 1e3:6.2f} ms/frame, {len(world)} agents, "
+                f"{resting_n} resting",
+            )
+    churn = world.resource(Churn)
+    stats = world.stats().to_pylist()
+    systems = {r["name"]: r["mean_ms"] for r in stats if r["kind"] == "system"}
+    slowest = max(systems, key=lambda k: systems[k])
     pos = world.query(Position).to_arrow()
     checksum = float(
         np.sum(pos.column("Position.x").to_numpy(), dtype=np.float64)
         + np.sum(pos.column("Position.y").to_numpy(), dtype=np.float64)
     )
     median = float(np.median(frame_times))
+    move_ms = systems["movement"]
+    world.close()
     return {
         "demo": "bounce",
         "agents": len(world),
         "frames": args.frames,
         "seed": args.seed,
-        "spawned": spawned,
-        "despawned": despawned,
+        "spawned": churn.spawned_total,
+        "despawned": churn.despawned_total,
         "archetypes": len(world.archetypes_info()),
         "median_frame_ms": median * 1e3,
-        "step_median_ms": {k: float(np.median(v)) * 1e3 for k, v in timings.items()},
-        "move_ns_per_agent": float(np.median(timings["move"]))
-        * 1e9
-        / max(len(world), 1),
+        "system_mean_ms": systems,
+        "slowest_system": slowest,
+        "move_ns_per_agent": move_ms * 1e6 / max(len(world), 1),
         "checksum": checksum,
     }
