@@ -48,7 +48,7 @@ MAX_GENERATION = 0xFFFF_FFFF
 Row = tuple[Any, ...]
 
 
-def cast_value(ftype: FieldType, value: object) -> Any:  # noqa: ANN401 - scalar or tuple
+def cast_value(ftype: FieldType, value: object) -> Any:
     """One field value as the world stores it: cast to the field's dtype, as Python.
 
     Scalars become ``bool`` / ``int`` / ``float`` (a float32 field rounds to float32);
@@ -130,7 +130,7 @@ def _short(obj: object) -> str:
     return repr(obj)
 
 
-def _materialize(obj: object, resolve: Callable[[Pending], int]) -> Any:  # noqa: ANN401 - mirrors obj
+def _materialize(obj: object, resolve: Callable[[Pending], int]) -> Any:
     """Replace every :class:`Pending` inside ids, instances, dicts and lists."""
     if isinstance(obj, Pending):
         return resolve(obj)
@@ -551,12 +551,12 @@ class ReferenceWorld:
         self._check_has([e], component)
         return self.entities[e][component]
 
-    def component(self, entity: int, component: type) -> Any:  # noqa: ANN401 - an instance
+    def component(self, entity: int, component: type) -> Any:
         """The component as an instance (raises like ``World.component``)."""
         names = schema_of(component).field_names()
         return component(**dict(zip(names, self.row(entity, component), strict=True)))
 
-    def get(self, entity: int, component: type, default: object = None) -> Any:  # noqa: ANN401 - an instance
+    def get(self, entity: int, component: type, default: object = None) -> Any:
         """Like :meth:`component`, but ``default`` when dead or missing."""
         if not self.has(entity, component):
             return default
@@ -774,5 +774,5 @@ def _is_columns(cls: type, values: object) -> bool:
 def _row_count(schema: ComponentSchema, values: object) -> int:
     if not isinstance(values, dict):
         return len(np.asarray(values))
-    name, col = next(iter(values.items()))
+    col = next(iter(values.values()))
     return len(np.asarray(col))

@@ -68,6 +68,7 @@ from archetype_ecs.testing.strategies import (
     component_class_lists,
     component_values,
     entity_ids,
+    record_batch_of,
 )
 from archetype_ecs.world import World
 
@@ -88,7 +89,7 @@ T = TypeVar("T")
 _EXPECTED_ERRORS = (EntityNotAliveError, MissingComponentError)
 
 
-def _py(value: Any) -> Any:  # noqa: ANN401 - scalar or nested list
+def _py(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -295,14 +296,6 @@ def apply_both(
     return got, want
 
 
-def _arrow_column(ftype: Any, arr: np.ndarray[Any, Any]) -> pa.Array:  # noqa: ANN401 - FieldType
-    if ftype.shape:
-        return pa.FixedSizeListArray.from_arrays(
-            pa.array(arr.reshape(-1)), ftype.shape[0]
-        )
-    return pa.array(arr)
-
-
 class WorldStateMachine(RuleBasedStateMachine):
     """Rule-based test of :class:`~archetype_ecs.World` against :class:`ReferenceWorld`.
 
@@ -380,7 +373,7 @@ class WorldStateMachine(RuleBasedStateMachine):
 
     def draw_component(
         self, data: st.DataObject, cls: type, *, tag_as_class: bool = True
-    ) -> Any:  # noqa: ANN401 - instance or class
+    ) -> Any:
         """An instance of ``cls`` (or, sometimes, the class itself: all defaults)."""
         if tag_as_class and data.draw(st.integers(0, 3), label="as class?") == 0:
             return cls
@@ -423,7 +416,8 @@ class WorldStateMachine(RuleBasedStateMachine):
         kw = {} if fixes_n and data.draw(st.booleans(), label="omit n") else {"n": n}
         note(f"world.spawn_batch({values}, **{kw})")
         got, want = self.both(lambda w: w.spawn_batch(values, **kw))
-        assert got is not None and want is not None
+        assert got is not None
+        assert want is not None
         assert got.tolist() == want.tolist(), f"spawned {got}, model {want}"
 
     @rule(data=st.data())
@@ -432,18 +426,16 @@ class WorldStateMachine(RuleBasedStateMachine):
         subset = data.draw(
             st.lists(st.sampled_from(self.classes), min_size=1, unique=True)
         )
-        arrays: dict[str, pa.Array] = {}
-        for c in subset:
-            s = schema_of(c)
-            if s.is_tag:
-                arrays[s.name] = pa.array([True] * n)
-            cols = data.draw(column_values(c, n, entities=self.refs()))
-            for f in s.fields:
-                arrays[f"{s.name}.{f.name}"] = _arrow_column(f.type, cols[f.name])
-        table = pa.table(arrays)
+        values = {
+            c: data.draw(column_values(c, n, entities=self.refs())) for c in subset
+        }
+        table = pa.Table.from_batches([record_batch_of(values, n)])
+        if data.draw(st.booleans(), label="as record batch"):
+            table = table.to_batches()[0]
         note(f"world.spawn_batch(<arrow table {table.schema}>, classes={subset})")
         got, want = self.both(lambda w: w.spawn_batch(table, classes=subset))
-        assert got is not None and want is not None
+        assert got is not None
+        assert want is not None
         assert got.tolist() == want.tolist(), f"spawned {got}, model {want}"
 
     # ------------------------------------------------------------ despawning

@@ -2,8 +2,8 @@
 
 They build on each other: :func:`field_types` -> :func:`component_schemas` (real
 ``@component`` classes made on the fly) -> :func:`component_values` /
-:func:`column_values` / :func:`batch_values` -> :func:`world_states` / :func:`worlds` ->
-:func:`command_buffers`. Use them to test your own systems::
+:func:`column_values` / :func:`batch_values` / :func:`record_batches` ->
+:func:`world_states` / :func:`worlds` -> :func:`command_buffers`. Use them to test your own systems::
 
     from hypothesis import given
     from archetype_ecs.testing import strategies as ecs_st
@@ -17,10 +17,11 @@ They build on each other: :func:`field_types` -> :func:`component_schemas` (real
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import pyarrow as pa
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -42,6 +43,10 @@ __all__ = [
     "entity_ids",
     "field_types",
     "field_values",
+    "live_ids",
+    "dead_ids",
+    "record_batch_of",
+    "record_batches",
     "world_states",
     "worlds",
 ]
@@ -105,7 +110,7 @@ def entity_ids(*, live: Sequence[int] = ()) -> st.SearchStrategy[int]:
     return st.one_of(options)
 
 
-def _scalar_values(ftype: FieldType, entities: st.SearchStrategy[Any] | None) -> Any:  # noqa: ANN401 - a strategy
+def _scalar_values(ftype: FieldType, entities: st.SearchStrategy[Any] | None) -> Any:
     if ftype.is_entity:
         return entity_ids() if entities is None else entities
     kind = ftype.dtype.kind
@@ -200,7 +205,7 @@ def component_values(
     )
 
 
-def _column(ftype: FieldType, n: int, entities: st.SearchStrategy[Any] | None) -> Any:  # noqa: ANN401 - a strategy
+def _column(ftype: FieldType, n: int, entities: st.SearchStrategy[Any] | None) -> Any:
     shape = (n, *ftype.shape)
     elements = _scalar_values(ftype, entities)
     if ftype.is_entity:  # may hold Pending markers: build via lists
@@ -226,6 +231,44 @@ def column_values(
     """
     fields = schema_of(cls).fields
     return st.fixed_dictionaries({f.name: _column(f.type, n, entities) for f in fields})
+
+
+def record_batch_of(
+    values: Mapping[type, Mapping[str, np.ndarray[Any, Any]]], n: int
+) -> pa.RecordBatch:
+    """An Arrow record batch as ``World.spawn_batch`` reads it, from full columns.
+
+    Columns are named ``"<Component>.<field>"`` (vectors as fixed-size lists); a tag
+    gets an all-true column named ``"<Component>"``.
+    """
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    for cls, cols in values.items():
+        s = schema_of(cls)
+        if s.is_tag:
+            arrays.append(pa.array(np.ones(n, dtype=np.bool_)))
+            names.append(s.name)
+        for f in s.fields:
+            arr = np.asarray(cols[f.name])
+            if f.type.shape:
+                flat = pa.array(arr.reshape(-1))
+                arrays.append(pa.FixedSizeListArray.from_arrays(flat, f.type.shape[0]))
+            else:
+                arrays.append(pa.array(arr))
+            names.append(f"{s.name}.{f.name}")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+@st.composite
+def record_batches(
+    draw: st.DrawFn, classes: Sequence[type], *, min_rows: int = 1, max_rows: int = 8
+) -> pa.RecordBatch:
+    """Arrow record batches holding every component of ``classes`` (one archetype).
+
+    Tags need at least one row to be seen, hence ``min_rows=1``.
+    """
+    n = draw(st.integers(min_rows, max_rows))
+    return record_batch_of({c: draw(column_values(c, n)) for c in classes}, n)
 
 
 @st.composite
@@ -371,68 +414,101 @@ def command_buffers(
     classes = (
         list(classes) if classes is not None else [s.cls for s in world.components]
     )
-    live, dead = live_ids(world), dead_ids(world)
-    plan = CommandPlan()
-    pending: list[Pending] = []
-    used: list[Any] = []
+    drawer = _PlanDrawer(draw, world, classes, max_batch, pending_refs=pending_refs)
+    kinds = _KINDS if classes else _KINDS[:4]
+    for _ in range(draw(st.integers(0, max_commands))):
+        getattr(drawer, draw(st.sampled_from(kinds)))()
+    return drawer.plan
 
-    def one_id() -> Any:  # noqa: ANN401 - an int or a Pending
-        pools = [p for p in (live, dead, pending, used) if p]
-        e = draw(st.sampled_from(draw(st.sampled_from(pools))))
-        used.append(e)
+
+class _PlanDrawer:
+    """Draws one planned call per method, with ids biased towards reuse."""
+
+    def __init__(
+        self,
+        draw: st.DrawFn,
+        world: World,
+        classes: list[type],
+        max_batch: int,
+        *,
+        pending_refs: bool,
+    ) -> None:
+        self.draw, self.classes, self.max_batch = draw, classes, max_batch
+        self.pending_refs = pending_refs
+        self.live, self.dead = live_ids(world), dead_ids(world)
+        self.plan = CommandPlan()
+        self.pending: list[Pending] = []
+        self.used: list[Any] = []  # ids named before: despawn-then-use, repeats
+
+    def one_id(self) -> Any:
+        pools = [p for p in (self.live, self.dead, self.pending, self.used) if p]
+        e = self.draw(st.sampled_from(self.draw(st.sampled_from(pools))))
+        self.used.append(e)
         return e
 
-    def some_ids() -> list[Any]:
-        return [one_id() for _ in range(draw(st.integers(0, max_batch)))]
+    def some_ids(self) -> list[Any]:
+        return [self.one_id() for _ in range(self.draw(st.integers(0, self.max_batch)))]
 
-    def refs() -> st.SearchStrategy[Any]:
-        options = [entity_ids(live=live + dead)]
-        if pending_refs and pending:
-            options.append(st.sampled_from(list(pending)))
+    def refs(self) -> st.SearchStrategy[Any]:
+        options = [entity_ids(live=self.live + self.dead)]
+        if self.pending_refs and self.pending:
+            options.append(st.sampled_from(list(self.pending)))
         return st.one_of(options)
 
-    def instance(cls: type, *, tag_as_class: bool = True) -> Any:  # noqa: ANN401 - instance or class
-        if tag_as_class and draw(st.booleans()):
+    def instance(self, cls: type, *, tag_as_class: bool = True) -> Any:
+        if tag_as_class and self.draw(st.booleans()):
             return cls
-        return draw(component_values(cls, entities=refs()))
+        return self.draw(component_values(cls, entities=self.refs()))
 
-    def some_classes(min_size: int = 0) -> list[type]:
-        return draw(st.lists(st.sampled_from(classes), min_size=min_size, max_size=3))
+    def some_classes(self, min_size: int = 0) -> list[type]:
+        classes = st.sampled_from(self.classes)
+        return self.draw(st.lists(classes, min_size=min_size, max_size=3))
 
-    for _ in range(draw(st.integers(0, max_commands))):
-        kind = draw(st.sampled_from(_KINDS if classes else _KINDS[:4]))
-        if kind == "spawn":
-            pending.append(plan.spawn(*(instance(c) for c in some_classes())))
-        elif kind == "spawn_batch":
-            n = draw(_spawn_batch_sizes(max_batch))
-            subset = (
-                draw(st.lists(st.sampled_from(classes), unique=True)) if classes else []
-            )
-            values = {c: draw(batch_values(c, n, entities=refs())) for c in subset}
-            pending.extend(plan.spawn_batch(values, n=n))
-        elif kind == "despawn":
-            plan.despawn(one_id())
-        elif kind == "despawn_batch":
-            plan.despawn_batch(some_ids())
-        elif kind == "insert":
-            plan.insert(one_id(), *(instance(c) for c in some_classes(1)))
-        elif kind == "insert_batch":
-            ids, cls = some_ids(), draw(st.sampled_from(classes))
-            plan.insert_batch(
-                ids, cls, draw(batch_values(cls, len(ids), entities=refs()))
-            )
-        elif kind == "remove":
-            plan.remove(one_id(), *some_classes())
-        elif kind == "remove_batch":
-            plan.remove_batch(some_ids(), *some_classes())
-        elif kind == "set":
-            plan.set(
-                one_id(), *(instance(c, tag_as_class=False) for c in some_classes(1))
-            )
-        else:
-            ids, cls = some_ids(), draw(st.sampled_from(classes))
-            values = draw(
-                batch_values(cls, len(ids), entities=refs(), allow_none=False)
-            )
-            plan.set_batch(ids, cls, values)
-    return plan
+    def one_class(self) -> type:
+        return self.draw(st.sampled_from(self.classes))
+
+    def spawn(self) -> None:
+        comps = [self.instance(c) for c in self.some_classes()]
+        self.pending.append(self.plan.spawn(*comps))
+
+    def spawn_batch(self) -> None:
+        n = self.draw(_spawn_batch_sizes(self.max_batch))
+        classes = st.sampled_from(self.classes) if self.classes else st.nothing()
+        subset = self.draw(st.lists(classes, unique=True))
+        values = {
+            c: self.draw(batch_values(c, n, entities=self.refs())) for c in subset
+        }
+        self.pending.extend(self.plan.spawn_batch(values, n=n))
+
+    def despawn(self) -> None:
+        self.plan.despawn(self.one_id())
+
+    def despawn_batch(self) -> None:
+        self.plan.despawn_batch(self.some_ids())
+
+    def insert(self) -> None:
+        e = self.one_id()
+        self.plan.insert(e, *(self.instance(c) for c in self.some_classes(1)))
+
+    def insert_batch(self) -> None:
+        ids, cls = self.some_ids(), self.one_class()
+        values = self.draw(batch_values(cls, len(ids), entities=self.refs()))
+        self.plan.insert_batch(ids, cls, values)
+
+    def remove(self) -> None:
+        self.plan.remove(self.one_id(), *self.some_classes())
+
+    def remove_batch(self) -> None:
+        self.plan.remove_batch(self.some_ids(), *self.some_classes())
+
+    def set(self) -> None:
+        e = self.one_id()
+        comps = [self.instance(c, tag_as_class=False) for c in self.some_classes(1)]
+        self.plan.set(e, *comps)
+
+    def set_batch(self) -> None:
+        ids, cls = self.some_ids(), self.one_class()
+        values = self.draw(
+            batch_values(cls, len(ids), entities=self.refs(), allow_none=False)
+        )
+        self.plan.set_batch(ids, cls, values)
