@@ -108,10 +108,10 @@ class Executor:
         ready: list[tuple[System, SystemContext]] = []
         for sys in batch:  # run conditions and ticks on the main thread, in order
             if all(cond(world) for cond in sys.run_if):
+                if sys.kind == "kernel":  # before the tick: may start change tracking
+                    self._state(sys)._update()
                 tick = world.change_tick
                 world.change_tick += 1
-                if sys.kind == "kernel":
-                    self._state(sys)._update()
                 ready.append((sys, SystemContext(world, sys, tick)))
         exclusive = [p for p in ready if p[0].kind == "exclusive"]
         for sys, ctx in exclusive:

@@ -85,6 +85,8 @@ class QueryState:
         self.optional = optional
         self._requested = required + optional
         self._required_set = frozenset(required)
+        # Change filters only pass rows that have the filtered component.
+        self._match_set = frozenset(required) | frozenset(added) | frozenset(changed)
         # None: every view writable (world.query); else read-only views for the rest.
         self.writable = writable
         self.added = added
@@ -109,7 +111,7 @@ class QueryState:
 
     def _match_new(self, tables: list[ArchetypeTable]) -> None:
         for t in tables[self._seen :]:
-            if self._required_set <= t.component_set and not (
+            if self._match_set <= t.component_set and not (
                 self.without & t.component_set
             ):
                 self.matched.append(t)

@@ -198,6 +198,14 @@ class Schedule:
 
     @staticmethod
     def _find_cycle(nodes: set[str], edges: dict[str, set[str]]) -> list[str]:
+        # Nodes left after Kahn's sort include ones merely downstream of a cycle:
+        # drop nodes without a successor in the set until every node has one.
+        nodes = set(nodes)
+        while True:
+            dead = {n for n in nodes if not (edges[n] & nodes)}
+            if not dead:
+                break
+            nodes -= dead
         start = min(nodes)
         path = [start]
         seen = {start: 0}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +62,26 @@ from archetype_ecs.schedule import Schedule
 from archetype_ecs.system import System
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
-__all__ = ["World", "normalize_batch"]
+__all__ = ["CommandSink", "World", "normalize_batch"]
+
+
+class CommandSink(Protocol):
+    """Receives every command run a world applies (see ``archetype_ecs.command_log``).
+
+    ``values`` maps component classes to field columns aligned with ``ids`` (for
+    spawn: the spawned entities' full values, EntityRefs resolved; for remove: empty
+    dicts naming the removed components; for despawn: empty).
+    """
+
+    def record(
+        self,
+        source: str,
+        op: Op,
+        ids: np.ndarray[Any, Any],
+        values: Mapping[type, Mapping[str, np.ndarray[Any, Any]]],
+    ) -> None:
+        """Record one applied command run."""
+
 
 T = TypeVar("T")
 Array = np.ndarray[Any, Any]
@@ -237,6 +256,11 @@ class World:
         self._observer_names: list[str] = []
         self._in_observer = False
         self._phase_active = 0
+        # Relationship policies (e.g. hierarchy cascade) expand or adjust a despawn:
+        # hook(world, ids) -> ids, called with live unique ids before anything moves.
+        self.despawn_hooks: list[Callable[[World, Array], Array]] = []
+        # Receives every applied command run (see archetype_ecs.command_log).
+        self.command_log: CommandSink | None = None
         self.deterministic = deterministic
         self._lock = threading.Lock()
         self.schedule = Schedule(strict=strict)
@@ -586,6 +610,8 @@ class World:
                     table._cols[added_key(s.name)][rows] = self.change_tick
 
     def _despawn(self, ids: Array) -> None:
+        for hook in self.despawn_hooks:
+            ids = hook(self, ids)
         if self.observers.active:
             self._emit_removals(ids, None)
         for table, _, rows in self._groups(ids):
@@ -1008,7 +1034,8 @@ class World:
         """Store per-row added / changed ticks for these components from now on.
 
         Change tracking is paid for only by the components that use it: existing
-        rows count as added and changed at the current ``change_tick``.
+        rows count as added and changed at tick 1 (the world's first), so a system's
+        first run sees them all and later runs see only what changed since.
 
         Notes
         -----
@@ -1025,7 +1052,9 @@ class World:
             self.components.tracked.add(cid)
             for table in self.tables:
                 if cid in table.component_set:
-                    table.add_tick_columns(cid, self.change_tick)
+                    # Tick 1 is the world's first: a system's first run (last_run 0)
+                    # sees every existing row; systems that already ran do not.
+                    table.add_tick_columns(cid, 1)
 
     # ------------------------------------------------------------ systems, frames
 
@@ -1144,7 +1173,7 @@ class World:
             if buf.pending_count or id(buf) not in report._pending:
                 report._pending[id(buf)] = pending  # a repeat (emptied) keeps the first
             for cmd in buf.commands():
-                self._apply_command(cmd, pending, report)
+                self._apply_command(cmd, pending, report, buf.name)
             buf.clear()
         return report
 
@@ -1170,10 +1199,14 @@ class World:
         return out
 
     def _apply_command(
-        self, cmd: _Command, pending: Array, report: ApplyReport
+        self, cmd: _Command, pending: Array, report: ApplyReport, source: str = ""
     ) -> None:
         if cmd.kind is Op.SPAWN:
-            self._apply_spawn(cmd, pending, report)
+            real = self._apply_spawn(cmd, pending, report)
+            if self.command_log is not None:
+                self.command_log.record(
+                    source, cmd.kind, real, self._class_values(real, cmd.classes)
+                )
             return
         values = self._resolve_values(cmd, pending)
         ids = self._resolve(cmd.ids(), pending)
@@ -1187,7 +1220,13 @@ class World:
         if dead.any():
             report._dead.append(ids[dead])
         if cmd.kind is Op.SET:
-            self._apply_set(ids, status, values, report)
+            applied_ids, applied_cols = self._apply_set(ids, status, values, report)
+            if self.command_log is not None:
+                ((cid, _),) = values.items()
+                cls = self.components.schemas[cid].cls
+                self.command_log.record(
+                    source, cmd.kind, applied_ids, {cls: applied_cols}
+                )
             return
         report.applied += len(ids) - int(np.count_nonzero(dead))
         keep = status == 0
@@ -1196,6 +1235,9 @@ class World:
             values = {
                 c: {k: v[keep] for k, v in cols.items()} for c, cols in values.items()
             }
+        if self.command_log is not None:  # before: a despawn hook may add entities
+            by_class = {self.components.schemas[c].cls: v for c, v in values.items()}
+            self.command_log.record(source, cmd.kind, ids, by_class)
         if cmd.kind is Op.DESPAWN:
             self._despawn(ids)
         elif cmd.kind is Op.REMOVE:
@@ -1203,7 +1245,7 @@ class World:
         else:
             self._move(ids, values, frozenset())
 
-    def _apply_spawn(self, cmd: _Command, pending: Array, report: ApplyReport) -> None:
+    def _apply_spawn(self, cmd: _Command, pending: Array, report: ApplyReport) -> Array:
         # Spawn first, then resolve EntityRef values: a ref may name an entity spawned
         # earlier in this same coalesced run.
         raw = cmd.ids()
@@ -1223,6 +1265,7 @@ class World:
                 self._emit(ObserverKind.ADD, cid, real)
         report._spawned.append(real)
         report.applied += len(real)
+        return real
 
     def _apply_set(
         self,
@@ -1230,7 +1273,7 @@ class World:
         status: Array,
         values: dict[ComponentId, dict[str, Array]],
         report: ApplyReport,
-    ) -> None:
+    ) -> tuple[Array, dict[str, Array]]:
         ((cid, cols),) = values.items()
         live = status != 1
         tabs, _ = locate_kernel(ids, self.entities.table, self.entities.row)
@@ -1245,6 +1288,13 @@ class World:
             ids = ids[keep]
             cols = {k: v[keep] for k, v in cols.items()}
         self._set_cols(ids, cid, cols)
+        return ids, cols
+
+    def _class_values(
+        self, ids: Array, classes: tuple[type, ...]
+    ) -> dict[type, dict[str, Array]]:
+        """Current values of ``classes`` for ``ids`` (all in one table), for logs."""
+        return {c: self.get_batch(ids, c) for c in classes}
 
     def __repr__(self) -> str:
         return (
