@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from archetype_ecs import snapshot as _snapshot
 from archetype_ecs._kernels import group_by_kernel, locate_kernel
 from archetype_ecs._progress import Progress
 from archetype_ecs._sanitize import check_world, sanitize_enabled
@@ -59,6 +60,7 @@ from archetype_ecs.query import QueryState, spec_key
 from archetype_ecs.random import Rng
 from archetype_ecs.resources import Time
 from archetype_ecs.schedule import Schedule
+from archetype_ecs.snapshot import Snapshot, WorldDiff
 from archetype_ecs.system import System
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
@@ -1098,6 +1100,26 @@ class World:
     def close(self) -> None:
         """Release the worker threads (also done at interpreter exit)."""
         self._executor.close()
+
+    # ------------------------------------------------------------ persistence
+
+    def snapshot(self) -> Snapshot:
+        """In-memory copy of the state for rollback (see ``archetype_ecs.snapshot``)."""
+        return _snapshot.snapshot(self)
+
+    def restore(self, snap: Snapshot) -> None:
+        """Roll back to a snapshot of this world (ids, values, resources, ticks)."""
+        _snapshot.restore(self, snap)
+
+    def diff(self, snap: Snapshot) -> WorldDiff:
+        """Added, removed and changed rows since ``snap``, as Arrow tables."""
+        return _snapshot.diff(self, snap)
+
+    def save(self, path: str | Path, **options: Any) -> Path:
+        """Save to a directory (see :func:`archetype_ecs.serialization.save`)."""
+        from archetype_ecs.serialization import save
+
+        return save(self, path, **options)
 
     # ---------------------------------------------------------------- resources
 

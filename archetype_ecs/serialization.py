@@ -1,0 +1,749 @@
+"""Save / load a world (or a query's rows) as Arrow IPC or Parquet, with stable ids.
+
+A save is a directory: ``CURRENT`` names the complete snapshot folder inside it, and a
+snapshot folder holds one file per archetype, the entity index and a JSON manifest
+(format version, component schemas with versions, resources, tick, RNG seed, a hash per
+file). Writing goes to a new folder that is fsynced before ``CURRENT`` is atomically
+replaced, so a crash mid-save leaves the previous save loadable. Loading checks every
+file before it changes anything, so bad input leaves the world untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from archetype_ecs.component import ComponentSchema, schema_of
+from archetype_ecs.entity import split
+from archetype_ecs.errors import SerializationError
+from archetype_ecs.random import Rng
+from archetype_ecs.resources import Time
+from archetype_ecs.schema import coerce_column
+from archetype_ecs.table import ENTITY_COLUMN
+
+if TYPE_CHECKING:
+    from archetype_ecs.query import QueryState
+    from archetype_ecs.world import World
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LoadResult",
+    "Migration",
+    "load",
+    "save",
+]
+
+FORMAT = "arrow-ecs-save"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+INDEX_FILE = "index.arrow"
+_SUFFIX = {"ipc": ".arrow", "parquet": ".parquet"}
+
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """How to read a saved component whose schema changed.
+
+    Parameters
+    ----------
+    name
+        The component's name in the save.
+    rename
+        The component's current name (``None``: unchanged).
+    fn
+        Optional ``fn(columns) -> columns`` over the saved fields (a dict of field
+        name -> numpy array, all of one archetype), returning the current fields.
+        Fields missing from the result take their defaults; extra ones are dropped.
+    """
+
+    name: str
+    rename: str | None = None
+    fn: Callable[[dict[str, Array]], dict[str, Array]] | None = None
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load` did.
+
+    Attributes
+    ----------
+    world
+        The world loaded into.
+    old_ids, new_ids
+        Id mapping (aligned arrays): saved id -> id in the world. Equal when ids were
+        restored exactly (loading into an empty world).
+    exact
+        True when the entity index (generations, free list) was restored exactly.
+    dangling
+        Number of EntityRef values that named entities absent from the save (set to
+        the null entity when remapping).
+    skipped_resources
+        Saved resources whose type the world did not know (pass ``resources=``).
+    """
+
+    world: World
+    old_ids: Array
+    new_ids: Array
+    exact: bool
+    dangling: int = 0
+    skipped_resources: list[str] = field(default_factory=list)
+
+    def remap(self, ids: Iterable[int] | Array) -> Array:
+        """Map saved ids to world ids (ids not in the save become 0)."""
+        arr = np.asarray(ids, dtype=np.uint64)
+        return _apply_map(arr, self.old_ids, self.new_ids)[0]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _hash(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_table(table: pa.Table, path: Path, file_format: str) -> None:
+    if file_format == "ipc":
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+    else:
+        pq.write_table(table, str(path))
+    with path.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _read_table(path: Path, file_format: str) -> pa.Table:
+    try:
+        if file_format == "ipc":
+            with pa.memory_map(str(path), "r") as src:
+                table: pa.Table = ipc.open_file(src).read_all()
+        else:
+            table = pq.read_table(str(path))
+        table.validate(full=True)
+        return table
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SerializationError(
+            f"{path}: cannot be read as Arrow {file_format} ({exc}); the save is "
+            "corrupt or truncated: restore it from a backup or save again"
+        ) from exc
+
+
+def _field_descr(schema: ComponentSchema) -> dict[str, Any]:
+    return {
+        "version": schema.version,
+        "fields": [
+            {
+                "name": f.name,
+                "type": f.type.name,
+                "shape": list(f.type.shape),
+                "default": list(f.default)
+                if isinstance(f.default, tuple)
+                else f.default,
+            }
+            for f in schema.fields
+        ],
+    }
+
+
+def _resource_records(world: World) -> tuple[list[dict[str, Any]], list[str]]:
+    saved: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for kind, value in world._resources.items():
+        qual = f"{kind.__module__}.{kind.__qualname__}"
+        if isinstance(value, Rng):
+            saved.append({"type": qual, "value": {"seed": value.seed}})
+            continue
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            try:
+                data = dataclasses.asdict(value)
+                json.dumps(data)
+            except (TypeError, ValueError):
+                skipped.append(qual)
+                continue
+            saved.append({"type": qual, "value": data})
+        else:
+            skipped.append(qual)
+    return saved, skipped
+
+
+def _apply_map(ids: Array, old: Array, new: Array) -> tuple[Array, int]:
+    """Map ``ids`` through sorted-able (old -> new); unknown non-null ids become 0."""
+    if not len(ids):
+        return ids.copy(), 0
+    order = np.argsort(old, kind="stable")
+    sorted_old = old[order]
+    pos = np.searchsorted(sorted_old, ids)
+    pos_c = np.minimum(pos, len(sorted_old) - 1) if len(sorted_old) else pos
+    found = (
+        (pos < len(sorted_old)) & (sorted_old[pos_c] == ids)
+        if len(sorted_old)
+        else np.zeros(len(ids), np.bool_)
+    )
+    out = np.zeros(len(ids), dtype=np.uint64)
+    if len(sorted_old):
+        out[found] = new[order[pos_c[found]]]
+    dangling = int(np.count_nonzero(~found & (ids != 0)))
+    return out, dangling
+
+
+# ------------------------------------------------------------------------------ save
+
+
+def save(
+    world: World,
+    path: str | os.PathLike[str],
+    *,
+    file_format: str = "ipc",
+    query: QueryState | None = None,
+    keep: int = 1,
+) -> Path:
+    """Save ``world`` (or the rows of ``query``) to the directory ``path``.
+
+    Parameters
+    ----------
+    world
+        The world to save.
+    path
+        A directory (created if missing). Previous saves in it stay loadable until
+        the new one is complete.
+    file_format
+        ``"ipc"`` (Arrow IPC files, default: fastest, memory-mappable) or
+        ``"parquet"`` (compressed, for archives and other tools).
+    query
+        Save only the entities this query matches, with the query's components. Such
+        a save always loads by remapping ids (it holds no entity index).
+    keep
+        How many complete snapshots to keep in ``path`` (older ones are deleted).
+
+    Returns
+    -------
+    pathlib.Path
+        The snapshot folder written.
+
+    Raises
+    ------
+    SerializationError
+        When ``file_format`` is unknown.
+
+    Notes
+    -----
+    Atomic: files go to a fresh folder, are fsynced, then ``CURRENT`` is replaced in
+    one ``os.replace``. Resources that are dataclasses of JSON values (and ``Rng``)
+    are saved; others are listed in the manifest as skipped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from archetype_ecs import World, component, f32
+    >>> from archetype_ecs.serialization import load, save
+    >>> @component
+    ... class Hp:
+    ...     value: f32 = 10.0
+    >>> w = World()
+    >>> ids = w.spawn_batch({Hp: None}, n=3)
+    >>> w.despawn(ids[1])
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save(w, folder)
+    >>> result = load(folder, World(), components=[Hp])
+    >>> result.exact, len(result.world), result.world.is_alive(ids[2])
+    (True, 2, True)
+    """
+    if file_format not in _SUFFIX:
+        raise SerializationError(
+            f"unknown file_format {file_format!r}; use 'ipc' or 'parquet'"
+        )
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        manifest = _write_snapshot(world, tmp, file_format, query)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        with (tmp / MANIFEST).open("rb+") as f:
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        name = _next_snapshot_name(root)
+        final = root / name
+        tmp.rename(final)
+        pointer = root / f".{CURRENT}.tmp"
+        pointer.write_text(name + "\n")
+        with pointer.open("rb+") as f:
+            os.fsync(f.fileno())
+        pointer.replace(root / CURRENT)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(root, name, keep)
+    return final
+
+
+def _next_snapshot_name(root: Path) -> str:
+    numbers = [
+        int(p.name.split("-", 1)[1])
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith("snap-") and p.name[5:].isdigit()
+    ]
+    return f"snap-{max(numbers, default=0) + 1:06d}"
+
+
+def _prune(root: Path, current: str, keep: int) -> None:
+    snaps = sorted(
+        p for p in root.iterdir() if p.is_dir() and p.name.startswith("snap-")
+    )
+    for p in snaps[: max(0, len(snaps) - max(keep, 1))]:
+        if p.name != current:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in root.iterdir():
+        if p.name.startswith(".tmp-"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_snapshot(
+    world: World, folder: Path, file_format: str, query: QueryState | None
+) -> dict[str, Any]:
+    suffix = _SUFFIX[file_format]
+    tables_meta: list[dict[str, Any]] = []
+    used: dict[str, ComponentSchema] = {}
+    if query is None:
+        sources = [(t, t.components) for t in world.tables if t.len]
+    else:
+        wanted = set(query.required) | set(query.optional)
+        sources = [
+            (t, tuple(c for c in t.components if c in wanted))
+            for t in query.tables()
+            if t.len
+        ]
+    for i, (table, cids) in enumerate(sources):
+        batch = table.batch(cids)
+        for cid in cids:
+            used[table.schemas[cid].name] = table.schemas[cid]
+        fname = f"table-{i:05d}{suffix}"
+        _write_table(pa.Table.from_batches([batch]), folder / fname, file_format)
+        tables_meta.append(
+            {
+                "file": fname,
+                "components": [table.schemas[c].name for c in cids],
+                "rows": table.len,
+                "hash": _hash(folder / fname),
+            }
+        )
+    index_meta = None
+    if query is None:
+        idx = world.entities
+        index = pa.table(
+            {"generation": pa.array(idx.generation[: idx.size], type=pa.uint32())}
+        )
+        free = pa.table({"free": pa.array(idx.free_list(), type=pa.int64())})
+        _write_table(index, folder / INDEX_FILE, "ipc")
+        _write_table(free, folder / "free.arrow", "ipc")
+        index_meta = {
+            "size": idx.size,
+            "file": INDEX_FILE,
+            "hash": _hash(folder / INDEX_FILE),
+            "free_file": "free.arrow",
+            "free_hash": _hash(folder / "free.arrow"),
+        }
+    resources, skipped = _resource_records(world)
+    clock = world.resource(Time)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "file_format": file_format,
+        "partial": query is not None,
+        "entities": sum(t["rows"] for t in tables_meta),
+        "change_tick": world.change_tick,
+        "time": {"frame": clock.frame, "dt": clock.dt, "elapsed": clock.elapsed},
+        "components": {n: _field_descr(s) for n, s in sorted(used.items())},
+        "tables": tables_meta,
+        "index": index_meta,
+        "resources": resources,
+        "skipped_resources": skipped,
+    }
+
+
+# ------------------------------------------------------------------------------ load
+
+
+@dataclass
+class _LoadedTable:
+    classes: list[type]
+    ids: Array
+    values: dict[type, dict[str, Array]]
+
+
+def _manifest(root: Path) -> tuple[Path, dict[str, Any]]:
+    pointer = root / CURRENT
+    if not root.is_dir():
+        raise SerializationError(f"{root}: not a save directory (it does not exist)")
+    try:
+        name = pointer.read_text().strip()
+    except OSError as exc:
+        raise SerializationError(
+            f"{pointer}: missing or unreadable ({exc}); {root} holds no complete save"
+        ) from exc
+    folder = root / name
+    if "/" in name or not name.startswith("snap-") or not folder.is_dir():
+        raise SerializationError(
+            f"{pointer}: names {name!r}, which is not a snapshot folder in {root}"
+        )
+    mpath = folder / MANIFEST
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise SerializationError(f"{mpath}: unreadable or not JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SerializationError(f"{mpath}: not an arrow-ecs save manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise SerializationError(
+            f"{mpath}: format version {manifest.get('format_version')!r}, this "
+            f"arrow-ecs reads version {FORMAT_VERSION}; upgrade arrow-ecs or re-save"
+        )
+    return folder, manifest
+
+
+def _checked_file(folder: Path, entry: Mapping[str, Any], key: str, hkey: str) -> Path:
+    name = entry.get(key)
+    if not isinstance(name, str) or "/" in name or name.startswith("."):
+        raise SerializationError(f"{folder / MANIFEST}: bad file name {name!r}")
+    p = folder / name
+    if not p.is_file():
+        raise SerializationError(f"{p}: listed in the manifest but missing")
+    if _hash(p) != entry.get(hkey):
+        raise SerializationError(
+            f"{p}: content does not match its hash in the manifest (corrupt or "
+            "changed after saving); restore it from a backup or save again"
+        )
+    return p
+
+
+def _resolve_classes(
+    manifest: Mapping[str, Any],
+    world: World,
+    components: Sequence[type],
+    migrations: Mapping[str, Migration],
+    mpath: Path,
+) -> dict[str, tuple[type, Migration | None]]:
+    given = {schema_of(c).name: schema_of(c).cls for c in components}
+    comps = manifest.get("components")
+    if not isinstance(comps, dict):
+        raise SerializationError(f"{mpath}: 'components' is missing or not a mapping")
+    out: dict[str, tuple[type, Migration | None]] = {}
+    for saved_name in comps:
+        mig = migrations.get(saved_name)
+        name = mig.rename if mig is not None and mig.rename else saved_name
+        cls = given.get(name)
+        if cls is None:
+            cid = world.components.by_name(name)
+            cls = world.components.schemas[cid].cls if cid is not None else None
+        if cls is None:
+            raise SerializationError(
+                f"{mpath}: the save holds component {saved_name!r}, which this world "
+                "does not know; pass its class in components=[...] (or a Migration "
+                "renaming it)"
+            )
+        out[saved_name] = (cls, mig)
+    return out
+
+
+def _component_values(
+    table: pa.Table,
+    saved_name: str,
+    cls: type,
+    mig: Migration | None,
+    saved_fields: list[dict[str, Any]],
+    where: Path,
+) -> dict[str, Array]:
+    n = table.num_rows
+    raw: dict[str, Array] = {}
+    for saved in saved_fields:
+        col = f"{saved_name}.{saved['name']}"
+        if col not in table.column_names:
+            raise SerializationError(f"{where}: column {col!r} is missing")
+        arr = table.column(col).combine_chunks()
+        if isinstance(arr, pa.FixedSizeListArray):
+            size = arr.type.list_size
+            raw[saved["name"]] = (
+                arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, size)
+            )
+        else:
+            raw[saved["name"]] = arr.to_numpy(zero_copy_only=False)
+    if mig is not None and mig.fn is not None:
+        raw = dict(mig.fn(raw))
+    schema = schema_of(cls)
+    out: dict[str, Array] = {}
+    for f in schema.fields:
+        where_f = f"{where}: {schema.name}.{f.name}"
+        try:
+            if f.name in raw:
+                out[f.name] = np.ascontiguousarray(
+                    coerce_column(raw[f.name], f.type, n, where_f)
+                )
+            else:  # a field added since the save: its default
+                out[f.name] = np.ascontiguousarray(
+                    coerce_column(f.default, f.type, n, where_f)
+                )
+        except Exception as exc:
+            raise SerializationError(
+                f"{where_f}: saved values do not fit the current field ({exc}); add a "
+                "Migration(fn=...) that converts them"
+            ) from exc
+    return out
+
+
+def _read_tables(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    classes: Mapping[str, tuple[type, Migration | None]],
+) -> list[_LoadedTable]:
+    file_format = manifest.get("file_format")
+    if file_format not in _SUFFIX:
+        raise SerializationError(
+            f"{folder / MANIFEST}: unknown file_format {file_format!r}"
+        )
+    tables = manifest.get("tables")
+    if not isinstance(tables, list):
+        raise SerializationError(f"{folder / MANIFEST}: 'tables' is missing")
+    loaded = []
+    for entry in tables:
+        if not isinstance(entry, dict) or not isinstance(entry.get("components"), list):
+            raise SerializationError(
+                f"{folder / MANIFEST}: malformed table entry {entry!r}"
+            )
+        p = _checked_file(folder, entry, "file", "hash")
+        table = _read_table(p, file_format)
+        if table.num_rows != entry.get("rows"):
+            raise SerializationError(
+                f"{p}: holds {table.num_rows} rows, the manifest says {entry.get('rows')}"
+            )
+        if (
+            ENTITY_COLUMN not in table.column_names
+            or table.column(ENTITY_COLUMN).type != pa.uint64()
+        ):
+            raise SerializationError(f"{p}: no uint64 'entity' column")
+        ids = table.column(ENTITY_COLUMN).to_numpy().astype(np.uint64)
+        values: dict[type, dict[str, Array]] = {}
+        for saved_name in entry["components"]:
+            if saved_name not in classes:
+                raise SerializationError(
+                    f"{p}: component {saved_name!r} is not described in the manifest"
+                )
+            cls, mig = classes[saved_name]
+            fields = manifest["components"][saved_name].get("fields", [])
+            values[cls] = _component_values(table, saved_name, cls, mig, fields, p)
+        loaded.append(_LoadedTable(list(values), ids, values))
+    return loaded
+
+
+def _read_index(
+    folder: Path, manifest: Mapping[str, Any]
+) -> tuple[Array, Array] | None:
+    meta = manifest.get("index")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise SerializationError(f"{folder / MANIFEST}: malformed 'index'")
+    gen_t = _read_table(_checked_file(folder, meta, "file", "hash"), "ipc")
+    free_t = _read_table(_checked_file(folder, meta, "free_file", "free_hash"), "ipc")
+    try:
+        generation = gen_t.column("generation").to_numpy().astype(np.uint32)
+        free = free_t.column("free").to_numpy().astype(np.int64)
+    except KeyError as exc:
+        raise SerializationError(
+            f"{folder}: index files lack a column ({exc})"
+        ) from exc
+    if len(generation) != meta.get("size"):
+        raise SerializationError(
+            f"{folder / INDEX_FILE}: size does not match the manifest"
+        )
+    return generation, free
+
+
+def _check_consistency(
+    folder: Path, loaded: list[_LoadedTable], index: tuple[Array, Array] | None
+) -> Array:
+    all_ids = (
+        np.concatenate([t.ids for t in loaded]) if loaded else np.empty(0, np.uint64)
+    )
+    if len(np.unique(all_ids)) != len(all_ids):
+        raise SerializationError(f"{folder}: an entity id appears in two rows")
+    if index is not None:
+        generation, free = index
+        slot, gen = split(all_ids)
+        if len(slot) and (
+            slot.max() >= len(generation) or (generation[slot] != gen).any()
+        ):
+            raise SerializationError(
+                f"{folder}: entity ids disagree with the saved entity index"
+            )
+        if len(free) and (
+            free.min() < 0 or free.max() >= len(generation) or np.isin(free, slot).any()
+        ):
+            raise SerializationError(f"{folder}: the saved free list names live slots")
+        if (generation == 0).any():
+            raise SerializationError(f"{folder}: the saved index holds generation 0")
+    return all_ids
+
+
+def load(
+    path: str | os.PathLike[str],
+    world: World | None = None,
+    *,
+    components: Sequence[type] = (),
+    migrations: Iterable[Migration] = (),
+    resources: Sequence[type] = (),
+) -> LoadResult:
+    """Load a save into ``world`` (a new one when ``None``).
+
+    Parameters
+    ----------
+    path
+        A directory written by :func:`save`.
+    world
+        Into an empty world, ids are restored exactly (generations and free list
+        too). Into a non-empty world, saved entities get new ids, and every EntityRef
+        field among them is remapped; the mapping is returned.
+    components
+        Component classes of the save that the world has not registered yet.
+    migrations
+        :class:`Migration` per renamed / reshaped component. Fields added since the
+        save take their defaults; fields removed are dropped.
+    resources
+        Resource types to restore (besides ``Time`` and ``Rng``, and types the world
+        already holds).
+
+    Returns
+    -------
+    LoadResult
+        The world, the id mapping and what was skipped.
+
+    Raises
+    ------
+    SerializationError
+        The save is missing, truncated, corrupt (every file is hashed), of another
+        format version, or does not fit the components; the world is unchanged.
+    """
+    from archetype_ecs.world import World as _World
+
+    target = world if world is not None else _World()
+    root = Path(path)
+    folder, manifest = _manifest(root)
+    mig_map = {m.name: m for m in migrations}
+    classes = _resolve_classes(manifest, target, components, mig_map, folder / MANIFEST)
+    loaded = _read_tables(folder, manifest, classes)
+    index = _read_index(folder, manifest)
+    all_ids = _check_consistency(folder, loaded, index)
+    target._check_not_iterating("load")
+    for cls, _ in classes.values():  # registers names (E0010) before any change
+        target.components.id_of(cls, "load")
+    exact = index is not None and len(target) == 0
+    if exact:
+        assert index is not None
+        result = _restore_exact(target, loaded, index, all_ids)
+    else:
+        result = _load_remapped(target, loaded, all_ids)
+    result.skipped_resources = _restore_resources(target, manifest, resources)
+    target.change_tick = max(target.change_tick, int(manifest.get("change_tick", 1)))
+    target._checked()
+    return result
+
+
+def _restore_exact(
+    world: World, loaded: list[_LoadedTable], index: tuple[Array, Array], all_ids: Array
+) -> LoadResult:
+    generation, free = index
+    idx = world.entities
+    size = len(generation)
+    if size > len(idx.generation):
+        idx._grow(size)
+    idx.generation[:size] = generation
+    idx.table[:size] = -1
+    idx.size = size
+    idx._free = np.array(free, dtype=np.int64)
+    idx._nfree = len(free)
+    idx.alive_count = 0
+    for t in world.tables:  # an empty world may still hold (empty) tables
+        t.len = 0
+        t.version += 1
+    for lt in loaded:
+        comps = {world.components.id_of(c): v for c, v in lt.values.items()}
+        table = world.archetypes.get_or_create(comps)
+        values: dict[str, Array] = {ENTITY_COLUMN: lt.ids}
+        world._fill_row_values(values, comps, None, len(lt.ids))
+        start = table.append(values)
+        idx.place(lt.ids, table.id, np.arange(start, start + len(lt.ids)), spawned=True)
+    return LoadResult(world, all_ids, all_ids.copy(), exact=True)
+
+
+def _load_remapped(
+    world: World, loaded: list[_LoadedTable], all_ids: Array
+) -> LoadResult:
+    placed: list[tuple[Array, Array]] = []
+    for lt in loaded:
+        comps = {world.components.id_of(c): v for c, v in lt.values.items()}
+        new = world._spawn(len(lt.ids), comps, emit=False)
+        placed.append((lt.ids, new))
+    old_ids = np.concatenate([p[0] for p in placed]) if placed else all_ids
+    new_ids = np.concatenate([p[1] for p in placed]) if placed else all_ids.copy()
+    dangling = 0
+    for lt, (_, new) in zip(loaded, placed, strict=True):
+        for cls, cols in lt.values.items():
+            s = schema_of(cls)
+            ent_fields = [f for f in s.fields if f.type.is_entity]
+            if not ent_fields:
+                continue
+            mapped: dict[str, Array] = {}
+            for f in ent_fields:
+                flat = np.ascontiguousarray(cols[f.name]).reshape(-1)
+                out, d = _apply_map(flat, old_ids, new_ids)
+                mapped[f.name] = out.reshape(cols[f.name].shape)
+                dangling += d
+            world._set_cols(new, world.components.id_of(cls), mapped)
+    return LoadResult(world, old_ids, new_ids, exact=False, dangling=dangling)
+
+
+def _restore_resources(
+    world: World, manifest: Mapping[str, Any], kinds: Sequence[type]
+) -> list[str]:
+    known = {f"{k.__module__}.{k.__qualname__}": k for k in (*world._resources, *kinds)}
+    skipped: list[str] = list(manifest.get("skipped_resources", []))
+    for rec in manifest.get("resources", []):
+        kind = known.get(rec.get("type"))
+        if kind is None:
+            skipped.append(str(rec.get("type")))
+            continue
+        data = rec.get("value", {})
+        try:
+            value = Rng(int(data["seed"])) if kind is Rng else kind(**data)
+        except (TypeError, KeyError, ValueError):
+            skipped.append(str(rec.get("type")))
+            continue
+        world._resources[kind] = value
+    return skipped
