@@ -30,4 +30,5 @@ def test_quick_start_is_exactly_two_commands_of_the_dev_script():
     commands = [c for c in commands if c]
     assert commands == ["./dev demo", "./dev test"]
     dev = ROOT / "dev"
-    assert dev.is_file() and os.access(dev, os.X_OK)
+    assert dev.is_file()
+    assert os.access(dev, os.X_OK)
