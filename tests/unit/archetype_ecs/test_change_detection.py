@@ -74,6 +74,17 @@ def k_filt(rows, x, dx):
 
 
 @njit
+def k_filt_mask(rows, x, dx):
+    hit = np.zeros(rows.shape[0], dtype=np.bool_)
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        if dx[i] > 1.0:
+            x[i] += 1.0
+            hit[k] = True
+    return hit
+
+
+@njit
 def k_read(x):
     s = 0.0
     for i in range(x.shape[0]):
@@ -114,7 +125,7 @@ def _ticks(world: World, e: int, comp: type) -> tuple[int, int]:
 # --------------------------------------------------------------- stamping
 
 
-def test_tracking_starts_with_existing_rows_added_and_changed_now() -> None:
+def test_tracking_stamps_existing_rows_at_tick_one_and_new_rows_now() -> None:
     w = World(threads=1)
     ids = w.spawn_batch({Pos: None}, n=3)
     w.change_tick = 7
@@ -134,7 +145,9 @@ def test_set_batch_and_set_stamp_exactly_the_rows_written() -> None:
     w.set_batch(np.array([ids[4], more[1], ids[1]]), Pos, {"x": [1.0, 2.0, 3.0]})
     w.change_tick = 11
     w.set(ids[0], Pos(5.0))
-    assert _since(w, Pos, 9) == sorted(int(e) for e in (ids[4], more[1], ids[1], ids[0]))
+    assert _since(w, Pos, 9) == sorted(
+        int(e) for e in (ids[4], more[1], ids[1], ids[0])
+    )
     assert _since(w, Pos, 10) == [int(ids[0])]
     assert _since(w, Pos, 9, added=True) == []
     assert _ticks(w, ids[4], Pos) == (1, 10)
@@ -221,7 +234,7 @@ def _kernel_world() -> tuple[World, np.ndarray, np.ndarray]:
 
 
 def test_kernel_writing_stamps_every_row_handed_to_it() -> None:
-    w, a, b = _kernel_world()
+    w, _a, b = _kernel_world()
     w.add_system(system(k_all, query=[Pos, Vel], writes=[Pos]))
     since = _fresh(w)
     w.step()
@@ -231,16 +244,17 @@ def test_kernel_writing_stamps_every_row_handed_to_it() -> None:
 
 
 def test_kernel_bool_result_stamps_only_flagged_rows() -> None:
-    w, a, b = _kernel_world()
+    w, a, _b = _kernel_world()
     w.add_system(system(k_mask, query=[Pos, Flag], writes=[Pos]))
     since = _fresh(w)
     w.step()
     assert _since(w, Pos, since) == sorted([int(a[0]), int(a[3])])
-    assert w.stats().to_pylist()[-3]["rows_last"] == 7  # handed rows, not stamped ones
+    (row,) = [r for r in w.stats().to_pylist() if r["name"] == "k_mask"]
+    assert row["rows_last"] == 7  # rows handed, not rows stamped
 
 
 def test_reading_kernel_stamps_nothing() -> None:
-    w, a, b = _kernel_world()
+    w, _a, _b = _kernel_world()
     w.add_system(system(k_read, query=[Pos]))
     since = _fresh(w)
     w.step()
@@ -248,7 +262,7 @@ def test_reading_kernel_stamps_nothing() -> None:
 
 
 def test_filtered_kernel_stamps_only_the_rows_it_was_handed() -> None:
-    w, a, b = _kernel_world()
+    w, _a, b = _kernel_world()
     w.add_system(system(k_filt, query=[Pos, Vel], changed=[Vel], writes=[Pos]))
     w.step()  # first run: every row passes
     w.set_batch(b[1:2], Vel, {"dx": [5.0]})
@@ -258,8 +272,20 @@ def test_filtered_kernel_stamps_only_the_rows_it_was_handed() -> None:
     assert w.get_batch(b, Pos)["x"].tolist() == [1.0, 2.0, 1.0]
 
 
+def test_filtered_kernel_bool_result_flags_the_rows_it_was_handed() -> None:
+    w, _a, b = _kernel_world()
+    w.add_system(system(k_filt_mask, query=[Pos, Vel], changed=[Vel], writes=[Pos]))
+    w.step()  # first run: every row handed, none has dx > 1
+    w.set_batch(b, Vel, {"dx": [5.0, 0.5, 7.0]})
+    w.set_batch(b[:1], Vel, {"dx": [0.25]})
+    since = _fresh(w)
+    w.step()  # all three handed; only b[2] has dx > 1
+    assert _since(w, Pos, since) == [int(b[2])]
+    assert w.get_batch(b, Pos)["x"].tolist() == [0.0, 0.0, 1.0]
+
+
 def test_python_writer_stamps_every_row_its_loops_covered() -> None:
-    w, a, b = _kernel_world()
+    w, _a, b = _kernel_world()
 
     def nudge(ctx):
         for _, pos, _ in ctx.query(Pos, Vel):
@@ -271,11 +297,26 @@ def test_python_writer_stamps_every_row_its_loops_covered() -> None:
     assert _since(w, Pos, since) == sorted(b.tolist())
 
 
+def test_python_writer_leaving_its_loop_early_still_stamps() -> None:
+    w, _a, b = _kernel_world()
+
+    def first_only(ctx):
+        for _, pos, _ in ctx.query(Pos, Vel):
+            pos.x[0] = 5.0
+            break
+
+    w.add_system(system(first_only, reads=[Vel], writes=[Pos]))
+    since = _fresh(w)
+    w.step()
+    assert w.get_batch(b, Pos)["x"].tolist() == [5.0, 0.0, 0.0]
+    assert _since(w, Pos, since) == sorted(b.tolist())
+
+
 # ----------------------------------------------------------- system filters
 
 
 def test_changed_filter_kernel_sees_rows_changed_since_its_last_run() -> None:
-    w, a, b = _kernel_world()
+    w, _a, _b = _kernel_world()
     w.spawn_batch({Pos: None, Seen: None}, n=2)
     seen_ids = w.query(Pos, Seen).entities()
     w.add_system(
@@ -316,7 +357,9 @@ def test_system_does_not_see_its_own_writes() -> None:
     w.run(3)
     # only the first run sees rows (one item per archetype); later runs see nothing
     assert {frame for frame, _ in got} == {1}
-    assert sorted(e for _, ents in got for e in ents) == sorted([*a.tolist(), *b.tolist()])
+    assert sorted(e for _, ents in got for e in ents) == sorted(
+        [*a.tolist(), *b.tolist()]
+    )
 
 
 def test_python_system_change_filter_works_on_first_use() -> None:
@@ -345,7 +388,9 @@ def test_added_filter_sees_only_new_rows() -> None:
     w.add_system(
         system(
             lambda ctx: got.append(
-                sorted(int(e) for ents, _, _ in ctx.query(Pos, added=[Pos]) for e in ents)
+                sorted(
+                    int(e) for ents, _, _ in ctx.query(Pos, added=[Pos]) for e in ents
+                )
             ),
             name="newcomers",
             reads=[Pos],
@@ -362,6 +407,25 @@ def test_added_filter_sees_only_new_rows() -> None:
     assert got == [sorted(first.tolist()), [], sorted([int(late[0]), int(moved[0])])]
 
 
+def test_filter_component_outside_the_query_is_implied_required() -> None:
+    w = World(threads=1)
+    w.track_changes(Vel)
+    w.spawn_batch({Pos: None}, n=2)
+    both = w.spawn_batch({Pos: None, Vel: None}, n=2)
+    got: list[list[int]] = []
+
+    def body(ctx):
+        got.append(
+            sorted(int(e) for ents, _, _ in ctx.query(Pos, changed=[Vel]) for e in ents)
+        )
+
+    w.add_system(system(body, name="filter_only", reads=[Pos, Vel]))
+    w.step()
+    w.set_batch(both[1:], Vel, {"dx": [1.0]})
+    w.step()
+    assert got == [sorted(both.tolist()), [int(both[1])]]
+
+
 def test_added_and_changed_filters_combine_with_and() -> None:
     w = World(threads=1)
     w.track_changes(Pos, Vel)
@@ -370,7 +434,11 @@ def test_added_and_changed_filters_combine_with_and() -> None:
 
     def both(ctx):
         got.append(
-            sorted(int(e) for ents, _, _, _ in ctx.query(Pos, Vel, added=[Pos], changed=[Vel]) for e in ents)
+            sorted(
+                int(e)
+                for ents, _, _, _ in ctx.query(Pos, Vel, added=[Pos], changed=[Vel])
+                for e in ents
+            )
         )
 
     w.add_system(system(both, reads=[Pos, Vel]))
@@ -391,7 +459,11 @@ def test_skipped_system_sees_changes_since_its_last_real_run() -> None:
             lambda ctx: got.append(
                 (
                     ctx.time.frame,
-                    sorted(int(e) for ents, _, _ in ctx.query(Pos, changed=[Pos]) for e in ents),
+                    sorted(
+                        int(e)
+                        for ents, _, _ in ctx.query(Pos, changed=[Pos])
+                        for e in ents
+                    ),
                 )
             ),
             name="every2",
@@ -490,7 +562,12 @@ class Reference:
         one-to-one mapping gives the same sets.
         """
         mapping = dict(zip(sorted(e for e in self.comps if e < 0), new, strict=True))
-        for table in (self.comps, self.flag, *self.added.values(), *self.changed.values()):
+        for table in (
+            self.comps,
+            self.flag,
+            *self.added.values(),
+            *self.changed.values(),
+        ):
             for p, real in mapping.items():
                 if p in table:
                     table[real] = table.pop(p)
@@ -531,7 +608,16 @@ def _direct_op(w: World, ref: Reference, data: st.DataObject) -> None:
     with_vel = [e for e in alive if ref.has(e, Vel)]
     op = data.draw(
         st.sampled_from(
-            ["spawn", "set_pos", "set_vel", "ins_pos", "ins_vel", "rm_pos", "rm_vel", "despawn"]
+            [
+                "spawn",
+                "set_pos",
+                "set_vel",
+                "ins_pos",
+                "ins_vel",
+                "rm_pos",
+                "rm_vel",
+                "despawn",
+            ]
         ),
         label="op",
     )
@@ -539,7 +625,7 @@ def _direct_op(w: World, ref: Reference, data: st.DataObject) -> None:
         kind = data.draw(st.sampled_from(sorted(ARCHETYPES)), label="archetype")
         n = data.draw(st.integers(1, 4), label="n")
         cs = ARCHETYPES[kind]
-        ids = w.spawn_batch({**{c: None for c in cs}, Flag: None, Seen: None}, n=n)
+        ids = w.spawn_batch({**dict.fromkeys(cs), Flag: None, Seen: None}, n=n)
         ref.spawn([int(e) for e in ids], cs | {Flag, Seen})
     elif op in ("set_pos", "set_vel"):
         comp, pool = (Pos, with_pos) if op == "set_pos" else (Vel, with_vel)
@@ -567,7 +653,9 @@ def _direct_op(w: World, ref: Reference, data: st.DataObject) -> None:
             ref.despawn(sorted(set(ids)))
 
 
-def _build_world(pre_track: bool) -> tuple[World, dict[str, list[tuple[int, list[int]]]]]:
+def _build_world(
+    pre_track: bool,
+) -> tuple[World, dict[str, list[tuple[int, list[int]]]]]:
     w = World(threads=1)
     if pre_track:
         w.track_changes(Pos, Vel)
@@ -577,7 +665,9 @@ def _build_world(pre_track: bool) -> tuple[World, dict[str, list[tuple[int, list
 
     def watcher(name: str, *need: type, **filters: list[type]):
         def body(ctx):
-            ids = [int(e) for ents, *_ in ctx.query(Pos, *need, **filters) for e in ents]
+            ids = [
+                int(e) for ents, *_ in ctx.query(Pos, *need, **filters) for e in ents
+            ]
             log.setdefault(name, []).append((ctx.time.frame, sorted(ids)))
 
         return body
@@ -593,10 +683,18 @@ def _build_world(pre_track: bool) -> tuple[World, dict[str, list[tuple[int, list
         if len(plan.ins_ids):
             ctx.commands.insert_batch(plan.ins_ids, Pos)
         if plan.spawn_n:
-            ctx.commands.spawn_batch({Pos: None, Flag: None, Seen: None}, n=plan.spawn_n)
+            ctx.commands.spawn_batch(
+                {Pos: None, Flag: None, Seen: None}, n=plan.spawn_n
+            )
 
     w.add_system(
-        system(watcher("w0", changed=[Pos]), name="w0", reads=[Pos], phase="pre_update", run_if=every(2)),
+        system(
+            watcher("w0", changed=[Pos]),
+            name="w0",
+            reads=[Pos],
+            phase="pre_update",
+            run_if=every(2),
+        ),
         system(watcher("w1", changed=[Pos]), name="w1", reads=[Pos]),
         system(k_mask, query=[Pos, Flag], writes=[Pos], after=["w1"]),
         system(
@@ -625,7 +723,9 @@ def _build_world(pre_track: bool) -> tuple[World, dict[str, list[tuple[int, list
             args=lambda ctx: (ctx.time.frame, 0),
             after=["commander"],
         ),
-        system(watcher("w3", changed=[Pos]), name="w3", reads=[Pos], phase="post_update"),
+        system(
+            watcher("w3", changed=[Pos]), name="w3", reads=[Pos], phase="post_update"
+        ),
         system(
             watcher("w4", Vel, added=[Pos], changed=[Vel]),
             name="w4",
@@ -681,7 +781,9 @@ def _reference_frame(
     return seen
 
 
-def _observed_frame(w: World, log: dict[str, list[tuple[int, list[int]]]], frame: int) -> dict[str, list[int]]:
+def _observed_frame(
+    w: World, log: dict[str, list[tuple[int, list[int]]]], frame: int
+) -> dict[str, list[int]]:
     seen = {name: ids for name, runs in log.items() for f, ids in runs if f == frame}
     for name, which in (("wk_changed", "ch"), ("wk_added", "ad")):
         ids = [
@@ -712,7 +814,9 @@ def test_change_filters_match_a_reference_of_every_write(data: st.DataObject) ->
         alive = sorted(ref.comps)
         flags = {e: data.draw(st.integers(0, 1)) for e in alive}
         if alive:
-            w.set_batch(np.array(alive, np.uint64), Flag, {"on": [flags[e] for e in alive]})
+            w.set_batch(
+                np.array(alive, np.uint64), Flag, {"on": [flags[e] for e in alive]}
+            )
         ref.flag.update(flags)
         sw = Switches(kall=data.draw(st.booleans()), pyw=data.draw(st.booleans()))
         w.insert_resource(sw)
@@ -732,7 +836,9 @@ def test_change_filters_match_a_reference_of_every_write(data: st.DataObject) ->
         )
         expected = _reference_frame(ref, frame, sw, plan)
         w.step()
-        new = sorted(int(e) for ents, _ in w.query(Flag) for e in ents if int(e) not in ref.comps)
+        new = sorted(
+            int(e) for ents, _ in w.query(Flag) for e in ents if int(e) not in ref.comps
+        )
         assert len(new) == plan["spawn_n"]
         expected = ref.rename(expected, new)
         observed = _observed_frame(w, log, frame)

@@ -3,6 +3,7 @@ views, kernel arguments, events between systems."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,6 +137,12 @@ def test_every_needs_a_positive_period() -> None:
         every(0)
 
 
+@pytest.mark.parametrize("offset", [2, 5, -1])
+def test_every_refuses_an_offset_outside_the_period(offset: int) -> None:
+    with pytest.raises(ValueError, match="offset"):
+        every(2, offset=offset)
+
+
 def test_every_k_runs_on_matching_frames_and_skipped_frames_keep_last_run() -> None:
     w, _ = _world()
     frames: list[int] = []
@@ -245,10 +252,8 @@ def test_kernel_system_with_entities_gets_the_id_column_first() -> None:
 
 def test_kernel_system_writing_a_read_only_view_fails_with_system_note() -> None:
     w, ents = _world()
-    w.add_system(
-        system(k_write_second, query=[Position, Velocity], writes=[Position])
-    )
-    with pytest.raises(Exception, match="readonly|read-only") as err:
+    w.add_system(system(k_write_second, query=[Position, Velocity], writes=[Position]))
+    with pytest.raises(Exception, match=r"readonly|read-only") as err:
         w.step()
     assert any("while running system 'k_write_second'" in n for n in _notes(err.value))
     assert w.get_batch(ents, Velocity)["dx"].tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -261,7 +266,7 @@ def test_python_system_writing_a_read_only_view_raises_with_note() -> None:
     w, ents = _world()
 
     def sneaky(ctx):
-        for _, pos, vel in ctx.query(Position, Velocity):
+        for _, _pos, vel in ctx.query(Position, Velocity):
             vel.dx[:] = 7.0
 
     w.add_system(system(sneaky, reads=[Position, Velocity], writes=[Position]))
@@ -332,7 +337,9 @@ def test_undeclared_resource_event_and_command_use_is_e0011(
 ) -> None:
     w, _ = _world()
     w.insert_resource(Score())
-    w.add_system(system(body, name=name, resources=[Score] if name == "res_mut" else ()))
+    w.add_system(
+        system(body, name=name, resources=[Score] if name == "res_mut" else ())
+    )
     with pytest.raises(UndeclaredAccessError, match=r"\[E0011\]") as err:
         w.step()
     assert f"system {name!r}" in str(err.value)
@@ -369,7 +376,7 @@ def test_context_tick_and_last_run() -> None:
     s = w.schedule.system("t")  # run state lives on the registered copy
     w.run(3)
     assert seen[0][1] == 0
-    for (tick, _), (_, nxt_last) in zip(seen, seen[1:], strict=False):
+    for (tick, _), (_, nxt_last) in itertools.pairwise(seen):
         assert nxt_last == tick
     assert seen[0][0] < seen[1][0] < seen[2][0]
     assert s.last_run == seen[-1][0]
