@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from archetype_ecs import (
+    ResourceNotFoundError,
     Rng,
     StructuralChangeError,
     Time,
@@ -24,6 +25,7 @@ from archetype_ecs import (
     i32,
     njit,
     on_add,
+    resource_equals,
     system,
 )
 
@@ -330,6 +332,37 @@ def test_exclusive_system_may_change_structure_directly() -> None:
     assert not w.is_alive(doomed)
     assert w.query(Position, Velocity, Age).count() == 3
     assert w.query(Position).to_arrow().column("Position.x").to_pylist() == [9.0] * 3
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_step_from_inside_a_frame_is_refused(exclusive: bool) -> None:
+    w = World(threads=1)
+    if exclusive:
+        w.add_system(system(lambda world: world.step(), name="reent", exclusive=True))
+    else:
+        w.add_system(system(lambda ctx: w.step(), name="reent"))
+    with pytest.raises((RuntimeError, StructuralChangeError), match="step") as err:
+        w.step()
+    assert not isinstance(err.value, RecursionError)
+    assert w.resource(Time).frame == 1
+
+
+def test_failing_run_condition_names_the_system() -> None:
+    @dataclass
+    class Paused:
+        on: bool = False
+
+    w = World(threads=1)
+    w.add_system(
+        system(
+            lambda ctx: None,
+            name="gated",
+            run_if=resource_equals(Paused, "on", False),
+        )
+    )
+    with pytest.raises(ResourceNotFoundError) as err:
+        w.step()
+    assert any("'gated'" in n for n in _notes(err.value))
 
 
 def test_exclusive_system_runs_in_a_batch_of_its_own() -> None:

@@ -182,6 +182,34 @@ def test_after_a_system_of_a_later_phase_is_refused() -> None:
         w.schedule.plan()
 
 
+def test_before_a_set_of_an_earlier_phase_is_refused() -> None:
+    w = World(threads=1)
+    w.add_system(
+        _py("m", sets=["early_set"], phase="pre_update"),
+        _py("x", before=["early_set"]),
+    )
+    with pytest.raises(ValueError, match=r"'x'.*early_set"):
+        w.schedule.plan()
+
+
+def test_configure_set_against_a_set_of_an_earlier_phase_is_refused() -> None:
+    w = World(threads=1)
+    w.add_system(_py("m", sets=["s"], phase="pre_update"), _py("x", sets=["t"]))
+    w.schedule.configure_set("t", before=("s",))
+    with pytest.raises(ValueError, match=r"'t'.*'s'|'s'.*'t'"):
+        w.schedule.plan()
+
+
+def test_consistent_cross_phase_order_is_accepted() -> None:
+    w = World(threads=1)
+    log: list[str] = []
+    w.add_system(
+        _py("late", log, phase="post_update"), _py("early", log, before=["late"])
+    )
+    w.step()
+    assert log == ["early", "late"]
+
+
 # -------------------------------------------------------------------- cycles
 
 

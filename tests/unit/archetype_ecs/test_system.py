@@ -321,6 +321,19 @@ def test_optional_component_must_be_declared_too() -> None:
         w.step()
 
 
+@pytest.mark.parametrize("kind", ["changed", "added"])
+def test_change_filter_on_an_undeclared_component_is_e0011(kind: str) -> None:
+    w, _ = _world()
+
+    def sneaky(ctx):
+        for _ in ctx.query(Position, **{kind: [Velocity]}):
+            pass
+
+    w.add_system(system(sneaky, reads=[Position]))
+    with pytest.raises(UndeclaredAccessError, match=r"\[E0011\].*Velocity"):
+        w.step()
+
+
 @pytest.mark.parametrize(
     ("name", "body", "fix"),
     [
