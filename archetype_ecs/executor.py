@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from archetype_ecs._jit import limit_kernel_threads
 from archetype_ecs.commands import CommandBuffer
+from archetype_ecs.errors import E_STRUCTURAL, StructuralChangeError, coded
 from archetype_ecs.resources import Time
 from archetype_ecs.schedule import PhasePlan
 from archetype_ecs.system import (
@@ -41,6 +42,7 @@ class Executor:
         self._pool: ThreadPoolExecutor | None = None
         self._states: dict[str, QueryState] = {}
         self.started = False
+        self.in_frame = False
 
     def close(self) -> None:
         """Shut the thread pool down."""
@@ -66,6 +68,21 @@ class Executor:
 
     def run_frame(self) -> None:
         """Advance ``Time`` and run every phase (``startup`` on the first frame)."""
+        if self.in_frame:
+            raise StructuralChangeError(
+                coded(
+                    E_STRUCTURAL,
+                    "world.step() called while a frame is running (from a system or "
+                    "observer); frames do not nest: record work for the next frame",
+                )
+            )
+        self.in_frame = True
+        try:
+            self._run_frame()
+        finally:
+            self.in_frame = False
+
+    def _run_frame(self) -> None:
         world = self.world
         t0 = time.perf_counter_ns()
         clock = world.resource(Time)
@@ -107,7 +124,7 @@ class Executor:
         world = self.world
         ready: list[tuple[System, SystemContext]] = []
         for sys in batch:  # run conditions and ticks on the main thread, in order
-            if all(cond(world) for cond in sys.run_if):
+            if self._should_run(sys, phase):
                 if sys.kind == "kernel":  # before the tick: may start change tracking
                     self._state(sys)._update()
                 tick = world.change_tick
@@ -149,6 +166,20 @@ class Executor:
                 self._run_one(sys, ctx, phase, buffers)
         finally:
             world._phase_active -= 1
+
+    def _should_run(self, sys: System, phase: str) -> bool:
+        for cond in sys.run_if:
+            try:
+                ok = cond(self.world)
+            except Exception as exc:
+                exc.add_note(
+                    f"in run condition {getattr(cond, '__name__', cond)!r} of system "
+                    f"{sys.name!r} (phase {phase})"
+                )
+                raise
+            if not ok:
+                return False
+        return True
 
     def _run_one(
         self,

@@ -156,17 +156,32 @@ class Schedule:
                 f"system {s.name!r} orders itself against {label!r}, which is neither "
                 "a registered system nor a set; check the spelling"
             )
-        other = self._by_name.get(label)
-        if other is not None and other.phase != s.phase:
-            mine, theirs = self.phases.index(s.phase), self.phases.index(other.phase)
-            if (label in s.before and theirs < mine) or (
-                label in s.after and theirs > mine
-            ):
-                raise ValueError(
-                    f"system {s.name!r} (phase {s.phase}) cannot run "
-                    f"{'before' if label in s.before else 'after'} {label!r} (phase "
-                    f"{other.phase}): phases run in the order {self.phases}"
-                )
+
+    def _all_members(self, label: str) -> list[System]:
+        return [s for s in self.systems if s.name == label or label in s.sets]
+
+    def _check_cross_phase(self) -> None:
+        """Refuse ``first before then`` where a member of ``first`` runs in a later phase."""
+        pairs: list[tuple[str, str, str]] = []  # (first label, then label, declared by)
+        for s in self.systems:
+            pairs += [
+                (s.name, lb, f"system {s.name!r} before {lb!r}") for lb in s.before
+            ]
+            pairs += [(lb, s.name, f"system {s.name!r} after {lb!r}") for lb in s.after]
+        for name, targets in self._set_before.items():
+            pairs += [(name, lb, f"set {name!r} before {lb!r}") for lb in targets]
+        for name, sources in self._set_after.items():
+            pairs += [(lb, name, f"set {name!r} after {lb!r}") for lb in sources]
+        rank = {p: i for i, p in enumerate(self.phases)}
+        for first, then, who in pairs:
+            for a in self._all_members(first):
+                for b in self._all_members(then):
+                    if rank[a.phase] > rank[b.phase]:
+                        raise ValueError(
+                            f"{who} cannot hold: {a.name!r} (phase {a.phase}) would run "
+                            f"before {b.name!r} (phase {b.phase}), but phases run in the order "
+                            f"{self.phases}; move one of them or drop the constraint"
+                        )
 
     @staticmethod
     def _toposort(systems: list[System], edges: dict[str, set[str]]) -> list[System]:
@@ -277,6 +292,7 @@ class Schedule:
             In strict mode, when conflicting systems have no order.
         """
         if self._plans is None:
+            self._check_cross_phase()
             self._plans = {p: self._plan_phase(p) for p in self.phases}
         return self._plans
 

@@ -51,6 +51,11 @@ def every(k: int, offset: int = 0) -> RunCondition:
     """
     if k < 1:
         raise ValueError(f"every(k): k must be >= 1, got {k}")
+    if not 0 <= offset < k:
+        raise ValueError(
+            f"every({k}, offset={offset}): offset must be in [0, {k}) or the "
+            "system would never run"
+        )
 
     def cond(world: World) -> bool:
         return world.resource(Time).frame % k == offset
@@ -328,12 +333,13 @@ class BoundQuery:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         st = self.state
-        if st.is_filtered:
-            yield from st.iter_since(self._ctx.last_run)
+        try:
+            if st.is_filtered:
+                yield from st.iter_since(self._ctx.last_run)
+            else:
+                yield from st
+        finally:  # also when the body leaves the loop early: views were handed out
             self._ctx._handed.extend(st.tables())
-            return
-        yield from st
-        self._ctx._handed.extend(st.tables())
 
     def for_each(
         self, kernel: Callable[..., Any], *args: Any, entities: bool = False
@@ -405,7 +411,7 @@ class SystemContext:
         acc = self.system.access
         opt = tuple(optional)
         added, changed = tuple(added), tuple(changed)
-        for c in (*components, *opt):
+        for c in (*components, *opt, *added, *changed):
             if c not in acc.reads and not acc.exclusive:
                 name = schema_of(c).name
                 raise self._undeclared(f"component {name}", f"reads=[{name}]")
