@@ -191,6 +191,31 @@ def _cast(
     return arr.astype(target)
 
 
+def _all_python_ints(value: list[Any] | tuple[Any, ...]) -> bool:
+    for v in value:
+        if isinstance(v, list | tuple):
+            if not _all_python_ints(v):
+                return False
+        elif not isinstance(v, int | np.integer) or isinstance(v, bool):
+            return False
+    return True
+
+
+def _exact_ints(
+    value: list[Any] | tuple[Any, ...], ftype: FieldType, where: str
+) -> np.ndarray[Any, Any]:
+    info = np.iinfo(ftype.dtype)
+    flat = np.asarray(value, dtype=object).reshape(-1)
+    if any(int(v) < info.min or int(v) > info.max for v in flat):
+        raise SchemaError(
+            coded(
+                E_DTYPE,
+                f"{where}: values do not fit {ftype.dtype} (range {info.min}..{info.max})",
+            )
+        )
+    return np.array(value, dtype=object).astype(ftype.dtype)
+
+
 def coerce_column(
     value: Any,
     ftype: FieldType,
@@ -246,6 +271,15 @@ def coerce_column(
     elif isinstance(value, pa.Array):
         value = value.to_numpy(zero_copy_only=False)
     arr = np.asarray(value)
+    if (
+        arr.dtype.kind == "f"
+        and ftype.dtype.kind in "iu"
+        and isinstance(value, list | tuple)
+        and _all_python_ints(value)
+    ):
+        # numpy turns ints that do not all fit int64 (e.g. [2**64 - 1, 1]) into
+        # float64; convert them exactly instead (a slow path for Python lists).
+        arr = _exact_ints(value, ftype, where)
     if arr.dtype.kind not in "biuf":
         raise SchemaError(
             coded(

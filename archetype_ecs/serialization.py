@@ -293,7 +293,9 @@ def save(
         final = root / name
         tmp.rename(final)
         pointer = root / f".{CURRENT}.tmp"
-        pointer.write_text(name + "\n")
+        # CURRENT names the snapshot and pins its manifest's hash, so any edit of
+        # the manifest (the only file not hashed inside it) is detected on load.
+        pointer.write_text(f"{name} {_hash(final / MANIFEST)}\n")
         with pointer.open("rb+") as f:
             os.fsync(f.fileno())
         pointer.replace(root / CURRENT)
@@ -404,17 +406,27 @@ def _manifest(root: Path) -> tuple[Path, dict[str, Any]]:
     if not root.is_dir():
         raise SerializationError(f"{root}: not a save directory (it does not exist)")
     try:
-        name = pointer.read_text().strip()
-    except OSError as exc:
+        parts = pointer.read_text().split()
+    except (OSError, UnicodeDecodeError) as exc:
         raise SerializationError(
             f"{pointer}: missing or unreadable ({exc}); {root} holds no complete save"
         ) from exc
+    if len(parts) != 2:
+        raise SerializationError(
+            f"{pointer}: malformed (expected '<snapshot> <manifest hash>')"
+        )
+    name, manifest_hash = parts
     folder = root / name
     if "/" in name or not name.startswith("snap-") or not folder.is_dir():
         raise SerializationError(
             f"{pointer}: names {name!r}, which is not a snapshot folder in {root}"
         )
     mpath = folder / MANIFEST
+    if not mpath.is_file() or _hash(mpath) != manifest_hash:
+        raise SerializationError(
+            f"{mpath}: missing, or its hash does not match {pointer} (the manifest was "
+            "edited or corrupted after saving); restore it from a backup or save again"
+        )
     try:
         manifest = json.loads(mpath.read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -426,7 +438,70 @@ def _manifest(root: Path) -> tuple[Path, dict[str, Any]]:
             f"{mpath}: format version {manifest.get('format_version')!r}, this "
             f"arrow-ecs reads version {FORMAT_VERSION}; upgrade arrow-ecs or re-save"
         )
+    _validate_manifest(manifest, mpath)
     return folder, manifest
+
+
+def _bad(mpath: Path, what: str) -> SerializationError:
+    return SerializationError(f"{mpath}: malformed manifest: {what}")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _validate_manifest(m: dict[str, Any], mpath: Path) -> None:
+    """Type-check every manifest entry load relies on, before anything changes."""
+    if m.get("file_format") not in _SUFFIX:
+        raise _bad(mpath, f"file_format {m.get('file_format')!r}")
+    for key in ("entities", "change_tick"):
+        if not _is_int(m.get(key)) or m[key] < 0:
+            raise _bad(mpath, f"{key!r} must be a non-negative int")
+    comps = m.get("components")
+    if not isinstance(comps, dict):
+        raise _bad(mpath, "'components' must be a mapping")
+    for name, descr in comps.items():
+        fields = descr.get("fields") if isinstance(descr, dict) else None
+        if not isinstance(fields, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields
+        ):
+            raise _bad(mpath, f"description of component {name!r}")
+    tables = m.get("tables")
+    if not isinstance(tables, list):
+        raise _bad(mpath, "'tables' must be a list")
+    for t in tables:
+        if not (
+            isinstance(t, dict)
+            and isinstance(t.get("file"), str)
+            and isinstance(t.get("hash"), str)
+            and _is_int(t.get("rows"))
+            and isinstance(t.get("components"), list)
+            and all(isinstance(c, str) and c in comps for c in t["components"])
+        ):
+            raise _bad(mpath, f"table entry {t!r}")
+    if sum(t["rows"] for t in tables) != m["entities"]:
+        raise _bad(mpath, "table rows do not add up to 'entities'")
+    index = m.get("index")
+    if index is not None and not (
+        isinstance(index, dict)
+        and _is_int(index.get("size"))
+        and all(
+            isinstance(index.get(k), str)
+            for k in ("file", "hash", "free_file", "free_hash")
+        )
+    ):
+        raise _bad(mpath, "'index'")
+    res = m.get("resources")
+    if not isinstance(res, list) or not all(
+        isinstance(r, dict)
+        and isinstance(r.get("type"), str)
+        and isinstance(r.get("value"), dict)
+        for r in res
+    ):
+        raise _bad(mpath, "'resources'")
+    skipped = m.get("skipped_resources")
+    if not isinstance(skipped, list) or not all(isinstance(x, str) for x in skipped):
+        raise _bad(mpath, "'skipped_resources'")
 
 
 def _checked_file(folder: Path, entry: Mapping[str, Any], key: str, hkey: str) -> Path:
@@ -609,6 +684,15 @@ def _check_consistency(
             raise SerializationError(f"{folder}: the saved free list names live slots")
         if (generation == 0).any():
             raise SerializationError(f"{folder}: the saved index holds generation 0")
+        accounted = np.zeros(len(generation), dtype=np.bool_)
+        accounted[slot] = True
+        accounted[free] = True
+        # Every slot is live, free, or retired (its generation can grow no more).
+        if (~accounted & (generation != np.uint32(0xFFFF_FFFF))).any():
+            raise SerializationError(
+                f"{folder}: the saved index has slots that are neither live nor free "
+                "(rows are missing from the save)"
+            )
     return all_ids
 
 
@@ -663,14 +747,16 @@ def load(
     target._check_not_iterating("load")
     for cls, _ in classes.values():  # registers names (E0010) before any change
         target.components.id_of(cls, "load")
+    restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
     exact = index is not None and len(target) == 0
     if exact:
         assert index is not None
         result = _restore_exact(target, loaded, index, all_ids)
     else:
         result = _load_remapped(target, loaded, all_ids)
-    result.skipped_resources = _restore_resources(target, manifest, resources)
-    target.change_tick = max(target.change_tick, int(manifest.get("change_tick", 1)))
+    target._resources.update(restored)
+    result.skipped_resources = skipped
+    target.change_tick = max(target.change_tick, int(manifest["change_tick"]))
     target._checked()
     return result
 
@@ -729,21 +815,27 @@ def _load_remapped(
     return LoadResult(world, old_ids, new_ids, exact=False, dangling=dangling)
 
 
-def _restore_resources(
-    world: World, manifest: Mapping[str, Any], kinds: Sequence[type]
-) -> list[str]:
+def _build_resources(
+    world: World, manifest: Mapping[str, Any], kinds: Sequence[type], mpath: Path
+) -> tuple[dict[type, object], list[str]]:
+    """Rebuild the saved resources the world knows (validated; nothing set yet)."""
     known = {f"{k.__module__}.{k.__qualname__}": k for k in (*world._resources, *kinds)}
-    skipped: list[str] = list(manifest.get("skipped_resources", []))
-    for rec in manifest.get("resources", []):
-        kind = known.get(rec.get("type"))
+    skipped: list[str] = list(manifest["skipped_resources"])
+    out: dict[type, object] = {}
+    for rec in manifest["resources"]:
+        kind = known.get(rec["type"])
         if kind is None:
-            skipped.append(str(rec.get("type")))
+            skipped.append(rec["type"])
             continue
-        data = rec.get("value", {})
+        data = rec["value"]
         try:
             value = Rng(int(data["seed"])) if kind is Rng else kind(**data)
-        except (TypeError, KeyError, ValueError):
-            skipped.append(str(rec.get("type")))
-            continue
-        world._resources[kind] = value
-    return skipped
+        except (TypeError, KeyError, ValueError) as exc:
+            raise _bad(mpath, f"resource {rec['type']} ({exc})") from exc
+        if kind is Time and not all(
+            isinstance(getattr(value, f), int | float)
+            for f in ("frame", "dt", "elapsed")
+        ):
+            raise _bad(mpath, "resource Time holds non-numbers")
+        out[kind] = value
+    return out, skipped

@@ -35,7 +35,7 @@ Array = np.ndarray[Any, Any]
 class Snapshot:
     """A copy of a world's state at one moment (see :func:`snapshot`)."""
 
-    world_id: int
+    world_token: str
     tables: dict[int, tuple[tuple[ComponentId, ...], dict[str, Array]]]
     generation: Array
     table_of: Array
@@ -112,7 +112,7 @@ def snapshot(world: World) -> Snapshot:
             resources[kind] = value
             skipped.append(kind.__qualname__)
     return Snapshot(
-        world_id=id(world),
+        world_token=world.token,
         tables=tables,
         generation=idx.generation[: idx.size].copy(),
         table_of=idx.table[: idx.size].copy(),
@@ -139,7 +139,7 @@ def restore(world: World, snap: Snapshot) -> None:
     Structural change: every table is rewritten (tables created after the snapshot
     are emptied); views are invalidated. Ticks restore too.
     """
-    if snap.world_id != id(world):
+    if snap.world_token != world.token:
         raise EcsError(
             "restore: this snapshot was taken from another world; snapshots are for "
             "rolling back the world they came from (use save / load to move state)"

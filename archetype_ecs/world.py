@@ -12,6 +12,7 @@ between archetype tables) -> despawn (row swap-removed, slot generation bumped).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload
@@ -258,6 +259,7 @@ class World:
         self._observer_names: list[str] = []
         self._in_observer = False
         self._phase_active = 0
+        self.token = uuid.uuid4().hex  # identifies this world (snapshots check it)
         # Relationship policies (e.g. hierarchy cascade) expand or adjust a despawn:
         # hook(world, ids) -> ids, called with live unique ids before anything moves.
         self.despawn_hooks: list[Callable[[World, Array], Array]] = []
@@ -1271,6 +1273,8 @@ class World:
         # Spawn first, then resolve EntityRef values: a ref may name an entity spawned
         # earlier in this same coalesced run.
         raw = cmd.ids()
+        if not len(raw):  # an empty spawn_batch records nothing to do
+            return raw
         values = {self.components.id_of(c): v for c, v in cmd.values().items()}
         real = self._spawn(len(raw), values, emit=False)
         pending[pending_slot(raw)] = real
