@@ -226,8 +226,11 @@ def _build_schema(cls: type, name: str, version: int) -> tuple[FieldSpec, ...]:
         default = cls.__dict__.get(fname, ftype.default_value())
         if isinstance(default, list | np.ndarray):
             default = tuple(np.asarray(default).tolist())
-        # Validate the default now so a bad declaration fails at import.
-        coerce_column([default], ftype, 1, f"{name}.{fname} (default)")
+        # Validate the default now so a bad declaration fails at import, and keep
+        # it as the stored value would read back (e.g. (0, 0, 1) -> (0.0, 0.0, 1.0)).
+        col = coerce_column([default], ftype, 1, f"{name}.{fname} (default)")
+        value = col[0]
+        default = tuple(value.tolist()) if ftype.shape else value.item()
         fields.append(FieldSpec(fname, ftype, default))
     return tuple(fields)
 
@@ -350,8 +353,14 @@ class Components:
                     E_DUPLICATE_NAME,
                     f"two component classes are both named {schema.name!r} "
                     f"({other.__module__}.{other.__qualname__} and "
-                    f"{cls.__module__}.{cls.__qualname__}); give one of them "
-                    "@component(name=...)",
+                    f"{cls.__module__}.{cls.__qualname__}); "
+                    + (
+                        "the class was declared again (a re-run notebook cell?): "
+                        "create a new World for the new declaration"
+                        if (other.__module__, other.__qualname__)
+                        == (cls.__module__, cls.__qualname__)
+                        else "give one of them @component(name=...)"
+                    ),
                 )
             )
         cid = ComponentId(len(self.schemas))

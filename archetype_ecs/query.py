@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from archetype_ecs.component import ComponentId
 from archetype_ecs.errors import QueryFilterError
+from archetype_ecs.schema import ENTITY_METADATA
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class QueryState:
     """A query's cached archetype matches and per-archetype views.
 
     Iterating yields, per non-empty matched archetype, ``(entities, view, view, ...)``:
-    the entity-id column and one ``<Component>View`` namedtuple of writable numpy
+    the entity-id column and one ``<Component>View`` (attribute access, unpackable) of numpy
     column views per requested component (``None`` for an optional component the
     archetype lacks; tags give an empty view).
 
@@ -282,7 +283,11 @@ class QueryState:
 
     def _arrow_schema(self) -> pa.Schema:
         schemas = self._world.components.schemas
-        fields = [pa.field(ENTITY_COLUMN, pa.uint64(), nullable=False)]
+        fields = [
+            pa.field(
+                ENTITY_COLUMN, pa.uint64(), nullable=False, metadata=ENTITY_METADATA
+            )
+        ]
         for c in self._requested:
             s = schemas[c]
             opt = c not in self._required_set

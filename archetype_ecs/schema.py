@@ -188,6 +188,20 @@ def _cast(
         )
     if target.kind in "iu" and src.kind in "iu":
         _check_int_range(arr, target, where)
+    if target.kind == "f" and src.kind == "f" and target.itemsize < src.itemsize:
+        with np.errstate(over="ignore"):
+            out = arr.astype(target)
+        overflow = np.isinf(out) & np.isfinite(arr)
+        if overflow.any():
+            bad = arr[overflow].reshape(-1)[0]
+            raise SchemaError(
+                coded(
+                    E_DTYPE,
+                    f"{where}: value {bad} does not fit {target} (it would become "
+                    "inf); scale it, or declare the field f64",
+                )
+            )
+        return out
     return arr.astype(target)
 
 

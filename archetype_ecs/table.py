@@ -165,7 +165,7 @@ class ArchetypeTable:
         return self._cols[ENTITY_COLUMN][: self.len]
 
     def component_view(self, cid: ComponentId) -> ComponentView:
-        """The component's field views as its ``<Name>View`` namedtuple (cached)."""
+        """The component's field views as its ``<Name>View`` object (cached)."""
         if self._view_version != self.version:
             self._view_cache.clear()
             self._view_version = self.version
