@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numba
 
-__all__ = ["limit_kernel_threads", "njit", "prange"]
+__all__ = ["kernel_threads", "limit_kernel_threads", "njit", "prange"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,3 +59,8 @@ def limit_kernel_threads(n: int) -> None:
     """
     most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined] # set at import
     numba.set_num_threads(max(1, min(n, most)))
+
+
+def kernel_threads() -> int:
+    """The number of threads ``prange`` loops use on the calling thread."""
+    return int(numba.get_num_threads())

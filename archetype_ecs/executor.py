@@ -14,7 +14,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from archetype_ecs._jit import limit_kernel_threads
+from archetype_ecs._jit import kernel_threads, limit_kernel_threads
 from archetype_ecs.commands import CommandBuffer
 from archetype_ecs.errors import E_STRUCTURAL, StructuralChangeError, coded
 from archetype_ecs.resources import Time
@@ -193,6 +193,7 @@ class Executor:
         world = self.world
         t0 = time.perf_counter_ns()
         rows = 0
+        previous = kernel_threads() if world.deterministic else 0
         if world.deterministic:
             limit_kernel_threads(1)
         try:
@@ -215,6 +216,9 @@ class Executor:
                 f"frame {world.resource(Time).frame}, tick {ctx.tick})"
             )
             raise
+        finally:
+            if previous:
+                limit_kernel_threads(previous)
         sys.last_run = ctx.tick
         sys.runs += 1
         if ctx._commands is not None and len(ctx._commands):
