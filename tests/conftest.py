@@ -28,8 +28,3 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-# Steer the test kit's strategies around open core bugs (tests/property/known_issues.py).
-from property.known_issues import work_around_open_issues  # noqa: E402 - after profiles
-
-work_around_open_issues()

@@ -360,8 +360,9 @@ def _instance_row(obj: object) -> tuple[type, Row]:
 
 
 def _ids(entities: object) -> list[int]:
-    arr = np.asarray(entities)
-    return [int(e) for e in arr.reshape(-1).tolist()]
+    if isinstance(entities, list | tuple):  # np.asarray could go through float64
+        return [int(e) for e in entities]
+    return [int(e) for e in np.asarray(entities).reshape(-1).tolist()]
 
 
 class ReferenceWorld:

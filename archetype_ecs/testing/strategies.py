@@ -371,10 +371,6 @@ def dead_ids(world: World) -> list[int]:
     ]
 
 
-def _spawn_batch_sizes(max_batch: int) -> st.SearchStrategy[int]:
-    return st.integers(0, max_batch)
-
-
 _KINDS = (
     "spawn", "spawn_batch", "despawn", "despawn_batch", "insert", "insert_batch",
     "remove", "remove_batch", "set", "set_batch",
@@ -472,7 +468,7 @@ class _PlanDrawer:
         self.pending.append(self.plan.spawn(*comps))
 
     def spawn_batch(self) -> None:
-        n = self.draw(_spawn_batch_sizes(self.max_batch))
+        n = self.draw(st.integers(0, self.max_batch))
         classes = st.sampled_from(self.classes) if self.classes else st.nothing()
         subset = self.draw(st.lists(classes, unique=True))
         values = {

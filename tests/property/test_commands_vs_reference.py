@@ -132,3 +132,13 @@ def test_applying_empties_the_buffer():
     world.apply(buffer)
     assert len(buffer) == 0
     assert buffer.pending_count == 0
+
+
+def test_empty_spawn_batch_in_a_buffer_is_a_no_op():
+    world = World()
+    buffer = CommandBuffer()
+    buffer.spawn_batch({Hp: None}, n=0)
+    report = world.apply(buffer)
+    assert report.spawned.tolist() == []
+    assert report.applied == 0
+    assert len(world) == 0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archetype_ecs import World
+from archetype_ecs import World, component, u64
 from archetype_ecs.testing import assert_world_matches, values_equal
 from archetype_ecs.testing import strategies as ecs_st
 from archetype_ecs.testing.stateful import query_rows
@@ -42,3 +42,13 @@ def test_spawn_batch_in_any_value_form_matches_model(data):
     assert ids.tolist() == state.reference.spawn_batch(values, n=n).tolist()
     assert_world_matches(state.world, state.reference, state.classes)
 
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=8))
+def test_u64_column_from_python_ints_is_exact(values):
+    @component
+    class Big:
+        v: u64 = 0
+
+    world = World()
+    ids = world.spawn_batch({Big: {"v": values}})
+    assert world.get_batch(ids, Big)["v"].tolist() == values
