@@ -25,6 +25,7 @@ from archetype_ecs.events import event
 from archetype_ecs.observers import Trigger, on_add, on_remove, on_set
 from archetype_ecs.query import QueryState
 from archetype_ecs.random import Rng
+from archetype_ecs.recorder import Recorder
 from archetype_ecs.resources import Time
 from archetype_ecs.schedule import Schedule
 from archetype_ecs.system import System, SystemContext, every, resource_equals, system
@@ -66,6 +67,7 @@ from archetype_ecs.table import ArchetypeTable
 from archetype_ecs.world import World
 
 __all__ = [
+    "Recorder",
     "Rng",
     "Schedule",
     "System",

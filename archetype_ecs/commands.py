@@ -397,5 +397,10 @@ class CommandBuffer:
             cols = self._values(s, values, len(ids), where)
         self._record(Op.SET, ids, {s.cls: cols})
 
+    def _repr_html_(self) -> str:
+        from archetype_ecs._html import commands_html
+
+        return commands_html(self)
+
     def __repr__(self) -> str:
         return f"<CommandBuffer {self.name!r}: {len(self)} commands in {len(self._commands)} runs>"

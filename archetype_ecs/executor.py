@@ -95,6 +95,10 @@ class Executor:
             self.run_phase(plans[phase])
         self.started = True
         world.events.update_all()
+        for rec in tuple(world.recorders):  # a tuple: close() may detach in the loop
+            rec.on_frame_end(world)
+        for hook in tuple(world.frame_end_hooks):
+            hook(world)
         t1 = time.perf_counter_ns()
         clock.real_dt = (t1 - t0) / 1e9
         world.profiler.frame_mark(clock.frame, t0, t1)

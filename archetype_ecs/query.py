@@ -265,6 +265,11 @@ class QueryState:
                 world._iter_depth -= 1
         return results
 
+    def _repr_html_(self) -> str:
+        from archetype_ecs._html import query_html
+
+        return query_html(self)
+
     def count(self) -> int:
         """Number of entities the query matches."""
         self._update()

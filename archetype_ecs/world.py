@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 import numpy as np
 import pyarrow as pa
@@ -64,6 +64,9 @@ from archetype_ecs.schedule import Schedule
 from archetype_ecs.snapshot import Snapshot, WorldDiff
 from archetype_ecs.system import System
 from archetype_ecs.table import ENTITY_COLUMN, ArchetypeTable, added_key, changed_key
+
+if TYPE_CHECKING:
+    from archetype_ecs.recorder import Recorder
 
 __all__ = ["CommandSink", "World", "normalize_batch"]
 
@@ -265,6 +268,10 @@ class World:
         self.despawn_hooks: list[Callable[[World, Array], Array]] = []
         # Receives every applied command run (see archetype_ecs.command_log).
         self.command_log: CommandSink | None = None
+        # Recorders snapshot chosen components at the end of every frame (see
+        # archetype_ecs.recorder); other frame-end hooks run after them.
+        self.recorders: list[Recorder] = []
+        self.frame_end_hooks: list[Callable[[World], None]] = []
         self.deterministic = deterministic
         self._lock = threading.Lock()
         self.schedule = Schedule(strict=strict)
@@ -1100,8 +1107,70 @@ class World:
         return self.profiler.write_chrome_trace(path)
 
     def close(self) -> None:
-        """Release the worker threads (also done at interpreter exit)."""
+        """Close recorders and release the worker threads."""
+        for rec in tuple(self.recorders):
+            rec.close()
         self._executor.close()
+
+    # ----------------------------------------------------------------- analysis
+
+    def to_arrow(
+        self,
+        *components: type,
+        where: Any = None,
+        without: Iterable[type] = (),
+        optional: Iterable[type] = (),
+    ) -> pa.Table:
+        """One Arrow table: ``entity`` then ``<Component>.<field>``, zero-copy.
+
+        See :func:`archetype_ecs.analysis.to_arrow` (``where`` takes a
+        ``pyarrow.compute`` expression or a callable on the table).
+        """
+        from archetype_ecs import analysis
+
+        return analysis.to_arrow(
+            self, *components, where=where, without=without, optional=optional
+        )
+
+    def to_pandas(self, *components: type, **options: Any) -> Any:
+        """Entity state as a pandas DataFrame (needs the ``analysis`` extra)."""
+        from archetype_ecs import analysis
+
+        return analysis.to_pandas(self, *components, **options)
+
+    def to_polars(self, *components: type, **options: Any) -> Any:
+        """Entity state as a Polars DataFrame (needs the ``analysis`` extra)."""
+        from archetype_ecs import analysis
+
+        return analysis.to_polars(self, *components, **options)
+
+    def sql(self, query: str, **options: Any) -> pa.Table:
+        """DuckDB SQL over one view per component; returns Arrow (``analysis`` extra)."""
+        from archetype_ecs import analysis
+
+        return analysis.sql(self, query, **options)
+
+    def lookup(
+        self, entities: object, *components: type, missing: str = "raise"
+    ) -> pa.Table:
+        """Rows of given entities, in order (:func:`archetype_ecs.analysis.lookup`)."""
+        from archetype_ecs import analysis
+
+        return analysis.lookup(self, entities, *components, missing=missing)  # type: ignore[arg-type] # checked at run time
+
+    def record(self, *components: type, **options: Any) -> Recorder:
+        """Start a :class:`~archetype_ecs.recorder.Recorder` of these components.
+
+        It is called at the end of every frame until ``recorder.close()``.
+        """
+        from archetype_ecs.recorder import Recorder
+
+        return Recorder(self, components, **options)
+
+    def _repr_html_(self) -> str:
+        from archetype_ecs._html import world_html
+
+        return world_html(self)
 
     # ------------------------------------------------------------ persistence
 
