@@ -623,6 +623,16 @@ def _read_tables(
             or table.column(ENTITY_COLUMN).type != pa.uint64()
         ):
             raise SerializationError(f"{p}: no uint64 'entity' column")
+        expected = {ENTITY_COLUMN} | {
+            f"{name}.{fdesc['name']}"
+            for name in entry["components"]
+            for fdesc in manifest["components"][name]["fields"]
+        }
+        if set(table.column_names) != expected:
+            raise SerializationError(
+                f"{p}: columns {sorted(set(table.column_names) ^ expected)} disagree "
+                "with the manifest's component list for this table"
+            )
         ids = table.column(ENTITY_COLUMN).to_numpy().astype(np.uint64)
         values: dict[type, dict[str, Array]] = {}
         for saved_name in entry["components"]:
@@ -679,7 +689,10 @@ def _check_consistency(
                 f"{folder}: entity ids disagree with the saved entity index"
             )
         if len(free) and (
-            free.min() < 0 or free.max() >= len(generation) or np.isin(free, slot).any()
+            free.min() < 0
+            or free.max() >= len(generation)
+            or np.isin(free, slot).any()
+            or len(np.unique(free)) != len(free)
         ):
             raise SerializationError(f"{folder}: the saved free list names live slots")
         if (generation == 0).any():
@@ -745,9 +758,9 @@ def load(
     index = _read_index(folder, manifest)
     all_ids = _check_consistency(folder, loaded, index)
     target._check_not_iterating("load")
+    restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
     for cls, _ in classes.values():  # registers names (E0010) before any change
         target.components.id_of(cls, "load")
-    restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
     exact = index is not None and len(target) == 0
     if exact:
         assert index is not None
@@ -811,7 +824,10 @@ def _load_remapped(
                 out, d = _apply_map(flat, old_ids, new_ids)
                 mapped[f.name] = out.reshape(cols[f.name].shape)
                 dangling += d
-            world._set_cols(new, world.components.id_of(cls), mapped)
+            # Part of the load (like a spawn's resolved refs): no on_set fires.
+            for table, sel, rows in world._groups(new):
+                for fname, arr in mapped.items():
+                    table._cols[f"{s.name}.{fname}"][rows] = arr[sel]
     return LoadResult(world, old_ids, new_ids, exact=False, dangling=dangling)
 
 

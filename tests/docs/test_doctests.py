@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import doctest
 import importlib
+import importlib.util
 import io
 import pkgutil
 import re
@@ -53,8 +54,20 @@ def test_docstring_examples_exist() -> None:
     assert MODULES, "no module of archetype_ecs has doctest examples"
 
 
+ANALYSIS_EXTRA = ("pandas", "polars", "duckdb", "matplotlib")
+NEEDS_EXTRA = {"archetype_ecs.analysis", "analysis.md"}
+
+
+def _skip_without_extra(name: str) -> None:
+    if name in NEEDS_EXTRA and any(
+        importlib.util.find_spec(m) is None for m in ANALYSIS_EXTRA
+    ):
+        pytest.skip("needs the analysis extra: pip install 'arrow-ecs[analysis]'")
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_pass(name: str) -> None:
+    _skip_without_extra(name)
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     report = io.StringIO()
     for test in _doctests(name):
@@ -100,6 +113,7 @@ def test_docs_pages_exist() -> None:
 def test_docs_code_blocks_run(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _skip_without_extra(page.name)
     text = page.read_text(encoding="utf-8")
     blocks = _blocks(text, "python")
     expected = [code for _, code in _blocks(text, "output")]
