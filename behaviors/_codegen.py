@@ -31,7 +31,9 @@ from behaviors.nodes import (
 )
 from behaviors.tree import BehaviorTree, Layout
 
-__all__ = ["LeafCallSpec", "build_kernels", "generate_source"]
+__all__ = ["PARALLEL_MIN_ROWS", "LeafCallSpec", "build_kernels", "generate_source"]
+
+PARALLEL_MIN_ROWS = 4096
 
 LeafCallSpec = tuple[str, tuple[str, ...], tuple[Any, ...]]
 """Per leaf node: (function name in scope, field argument names, parameter values)."""
@@ -207,16 +209,20 @@ def generate_source(
     fields: list[str],
     calls: dict[int, LeafCallSpec],
 ) -> str:
-    """Python source of ``tick_one(a, status, data, entered, *fields, frame)`` and
-    ``tick_all(status, data, entered, *fields, frame)`` for ``tree``."""
+    """Python source of ``tick_one(a, status, data, entered, *fields, frame)``,
+    ``tick_par`` (a ``prange`` loop over rows) and ``tick_serial`` for ``tree``."""
     gen = _Gen(tree, layout, calls)
     sig = ", ".join(["status", "data", "entered", *fields, "frame"])
     gen.out(0, f"def tick_one(a, {sig}):")
     gen.node(0, 1)
     gen.out(1, "return r0")
     gen.out(0, "")
-    gen.out(0, f"def tick_all({sig}):")
+    gen.out(0, f"def tick_par({sig}):")
     gen.out(1, "for a in prange(status.shape[0]):")
+    gen.out(2, f"tick_one(a, {sig})")
+    gen.out(0, "")
+    gen.out(0, f"def tick_serial({sig}):")
+    gen.out(1, "for a in range(status.shape[0]):")
     gen.out(2, f"tick_one(a, {sig})")
     return "\n".join(gen.lines) + "\n"
 
@@ -225,6 +231,9 @@ def build_kernels(
     source: str, scope: dict[str, Any], keep: np.ndarray[Any, Any], name: str
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``exec`` the generated source and jit it; returns ``(tick_one, tick_all)``.
+
+    ``tick_all`` runs the ``prange`` kernel from :data:`PARALLEL_MIN_ROWS` rows up and
+    a serial loop below (waking worker threads costs more than ticking a few agents).
 
     Generated code has no file, so Numba's on-disk cache cannot hold it: each new
     (tree shape, leaf set) compiles once per process.
@@ -239,5 +248,14 @@ def build_kernels(
     code = compile(source, f"<behavior tree {name}>", "exec")
     exec(code, ns)  # noqa: S102 - our own generated source, built from validated data
     ns["tick_one"] = njit(ns["tick_one"])
-    tick_all = njit(ns["tick_all"], parallel=True)
+    par = njit(ns["tick_par"], parallel=True)
+    serial = njit(ns["tick_serial"])
+
+    def tick_all(status: np.ndarray[Any, Any], *rest: Any) -> None:
+        if status.shape[0] >= PARALLEL_MIN_ROWS:
+            par(status, *rest)
+        else:
+            serial(status, *rest)
+
+    tick_all.__name__ = f"tick_{name}"
     return ns["tick_one"], tick_all
