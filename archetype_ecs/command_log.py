@@ -34,6 +34,7 @@ from archetype_ecs.entity import Entity
 from archetype_ecs.errors import (
     EcsError,
     InternalError,
+    ReplayDivergenceError,
     SchemaError,
     SerializationError,
 )
@@ -69,10 +70,6 @@ ENTITIES_FILE = "entities.arrow"
 
 _OP_NAMES = tuple(op.name.lower() for op in Op)
 _MAX_LISTED = 3
-
-
-class ReplayDivergenceError(SerializationError):
-    """Replaying a command log met a world that does not match the logged run."""
 
 
 @dataclass(frozen=True)
@@ -972,17 +969,7 @@ def _resolve_components(
 
 def _next_spawn_ids(world: World, n: int) -> Array:
     """The ids ``EntityIndex.spawn`` will hand out next (recycled LIFO, then fresh)."""
-    index = world.entities
-    take = min(n, index._nfree)
-    recycled = index._free[index._nfree - take : index._nfree][::-1]
-    out = np.empty(n, dtype=np.uint64)
-    out[:take] = (index.generation[recycled].astype(np.uint64) << np.uint64(32)) | (
-        recycled.astype(np.uint64)
-    )
-    out[take:] = np.arange(index.size, index.size + n - take, dtype=np.uint64) | (
-        np.uint64(1) << np.uint64(32)
-    )
-    return out
+    return world.entities.peek_spawn(n)
 
 
 def _divergence(rec: _Record, what: str) -> ReplayDivergenceError:

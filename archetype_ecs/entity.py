@@ -139,6 +139,17 @@ class EntityIndex:
         """
         return self.spawn(n, None, 0)
 
+    def peek_spawn(self, n: int) -> IdArray:
+        """The ids :meth:`spawn` would hand out next for ``n`` entities (no change)."""
+        take = min(n, self._nfree)
+        recycled = self._free[self._nfree - take : self._nfree][::-1]
+        out = np.empty(n, dtype=np.uint64)
+        out[:take] = pack(recycled, self.generation[recycled])
+        out[take:] = np.arange(self.size, self.size + n - take, dtype=np.uint64) | (
+            np.uint64(1) << GEN_SHIFT
+        )
+        return out
+
     def spawn(self, n: int, table: int | None, first_row: int) -> IdArray:
         """Allocate ``n`` ids and place them at rows ``first_row ...`` of ``table``.
 

@@ -17,6 +17,7 @@ __all__ = [
     "MissingComponentError",
     "ObserverCascadeError",
     "QueryFilterError",
+    "ReplayDivergenceError",
     "ResourceNotFoundError",
     "ScheduleCycleError",
     "SchemaError",
@@ -117,6 +118,10 @@ class ScheduleCycleError(EcsError, RuntimeError):
 
 class SerializationError(EcsError, ValueError):
     """A save is corrupt, truncated or does not match the world's schemas."""
+
+
+class ReplayDivergenceError(SerializationError):
+    """Replaying a command log met a world that does not match the logged run."""
 
 
 class InternalError(EcsError, AssertionError):

@@ -335,7 +335,10 @@ def _write_snapshot(
     tables_meta: list[dict[str, Any]] = []
     used: dict[str, ComponentSchema] = {}
     if query is None:
-        sources = [(t, t.components) for t in world.tables if t.len]
+        # Every table, empty ones too, in table-id order, so an exact load recreates
+        # the same archetype order (bulk moves and replays then land rows alike).
+        # (Table 0, the empty archetype, exists in every world: saved when used.)
+        sources = [(t, t.components) for t in world.tables if t.id or t.len]
     else:
         wanted = set(query.required) | set(query.optional)
         sources = [
@@ -383,7 +386,11 @@ def _write_snapshot(
         "entities": sum(t["rows"] for t in tables_meta),
         "change_tick": world.change_tick,
         "time": {"frame": clock.frame, "dt": clock.dt, "elapsed": clock.elapsed},
-        "components": {n: _field_descr(s) for n, s in sorted(used.items())},
+        "components": {
+            s.name: _field_descr(s)
+            for s in world.components.schemas  # registration order
+            if s.name in used
+        },
         "tables": tables_meta,
         "index": index_meta,
         "resources": resources,
