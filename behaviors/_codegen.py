@@ -246,7 +246,7 @@ def build_kernels(
         "KEEP": keep,
     }
     code = compile(source, f"<behavior tree {name}>", "exec")
-    exec(code, ns)  # noqa: S102 - our own generated source, built from validated data
+    exec(code, ns)
     ns["tick_one"] = njit(ns["tick_one"])
     par = njit(ns["tick_par"], parallel=True)
     serial = njit(ns["tick_serial"])

@@ -41,7 +41,9 @@ def describe(node: Node) -> str:
     if isinstance(node, Sequence | Selector):
         return f"{node.kind}{label} ({'memory' if node.memory else 'reactive'})"
     if isinstance(node, Parallel):
-        return f"{node.kind}{label} (success={node.success!r}, failure={node.failure!r})"
+        return (
+            f"{node.kind}{label} (success={node.success!r}, failure={node.failure!r})"
+        )
     extra = [
         f"{a}={getattr(node, a)!r}"
         for a in ("n", "frames", "seconds")
@@ -115,9 +117,9 @@ def agent_path(
     """
     t = _tree(tree)
     f = _frame(world, frame)
-    st = world.component(entity, t.state_component)
-    status = np.asarray(st.status)  # type: ignore[attr-defined] # dynamic component
-    entered = np.asarray(st.entered)  # type: ignore[attr-defined] # dynamic component
+    st: Any = world.component(entity, t.state_component)
+    status = np.asarray(st.status)
+    entered = np.asarray(st.entered)
     return [
         (k, describe(t.nodes[k]), Status(int(status[k])))
         for k in range(t.n_nodes)
@@ -128,7 +130,10 @@ def agent_path(
 def _count_text(counts: pa.Table | None, k: int) -> str:
     if counts is None:
         return ""
-    row = {c: counts.column(c)[k].as_py() for c in ("entered", "success", "failure", "running")}
+    row = {
+        c: counts.column(c)[k].as_py()
+        for c in ("entered", "success", "failure", "running")
+    }
     if not row["entered"]:
         return "  [-]"
     return (
@@ -137,7 +142,9 @@ def _count_text(counts: pa.Table | None, k: int) -> str:
     )
 
 
-def render_text(tree: BehaviorTree | CompiledTree, counts: pa.Table | None = None) -> str:
+def render_text(
+    tree: BehaviorTree | CompiledTree, counts: pa.Table | None = None
+) -> str:
     """An indented text drawing of the tree, annotated with ``node_counts`` if given.
 
     Examples
@@ -160,20 +167,26 @@ def _dot_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def render_dot(tree: BehaviorTree | CompiledTree, counts: pa.Table | None = None) -> str:
+def render_dot(
+    tree: BehaviorTree | CompiledTree, counts: pa.Table | None = None
+) -> str:
     """Graphviz DOT source of the tree, nodes annotated with ``node_counts`` if given.
 
     Nodes entered this tick are filled: green if most succeeded, red if most failed,
     yellow if most are running.
     """
     t = _tree(tree)
-    out = [f'digraph "{_dot_escape(t.name)}" {{', "  node [shape=box, fontname=Helvetica];"]
+    out = [
+        f'digraph "{_dot_escape(t.name)}" {{',
+        "  node [shape=box, fontname=Helvetica];",
+    ]
     for k, node in enumerate(t.nodes):
         lines = [describe(node)]
         style = ""
         if counts is not None:
             e, s, f, r = (
-                counts.column(c)[k].as_py() for c in ("entered", "success", "failure", "running")
+                counts.column(c)[k].as_py()
+                for c in ("entered", "success", "failure", "running")
             )
             if e:
                 lines.append(f"entered {e}: S {s} F {f} R {r}")

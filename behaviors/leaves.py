@@ -85,7 +85,9 @@ class LeafDef:
         return tuple(out)
 
 
-def _param_spec(params: Iterable[str] | Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+def _param_spec(
+    params: Iterable[str] | Mapping[str, Any],
+) -> tuple[tuple[str, Any], ...]:
     if isinstance(params, Mapping):
         return tuple(params.items())
     return tuple((p, REQUIRED) for p in params)
@@ -136,7 +138,9 @@ def leaf(
     ('always', 'action')
     """
     if kind not in ("condition", "action"):
-        raise TreeError(f"leaf {name!r}: kind must be 'condition' or 'action', got {kind!r}")
+        raise TreeError(
+            f"leaf {name!r}: kind must be 'condition' or 'action', got {kind!r}"
+        )
     for c in (*reads, *writes):
         schema_of(c, f"leaf {name!r}")
 

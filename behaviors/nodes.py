@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Iterator
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,14 +68,20 @@ class Policy:
         return self.k
 
     def __repr__(self) -> str:
-        return "ALL" if self.kind == "all" else "ONE" if self.kind == "one" else f"N({self.k})"
+        return (
+            "ALL"
+            if self.kind == "all"
+            else "ONE"
+            if self.kind == "one"
+            else f"N({self.k})"
+        )
 
 
 ALL = Policy("all")
 ONE = Policy("one")
 
 
-def N(k: int) -> Policy:  # noqa: N802 - reads as a policy constant, like ALL / ONE
+def N(k: int) -> Policy:
     """A Parallel threshold of ``k`` children."""
     return Policy("n", int(k))
 
@@ -83,6 +90,7 @@ class Node:
     """Base class of every node kind (pure data, immutable)."""
 
     __slots__ = ()
+    label: str  # every node kind has a free-text label (default "")
 
     @property
     def kind(self) -> str:
@@ -103,7 +111,7 @@ class Sequence(Node):
     child when another child decides.
     """
 
-    children: tuple[Node, ...]
+    children: Seq[Node]
     memory: bool = True
     label: str = ""
 
@@ -118,7 +126,7 @@ class Selector(Node):
     ``memory`` has the same meaning as for :class:`Sequence`.
     """
 
-    children: tuple[Node, ...]
+    children: Seq[Node]
     memory: bool = True
     label: str = ""
 
@@ -130,7 +138,7 @@ class Selector(Node):
 class Parallel(Node):
     """Tick every unfinished child each tick; resolve by success / failure policies."""
 
-    children: tuple[Node, ...]
+    children: Seq[Node]
     success: Policy = ALL
     failure: Policy = ONE
     label: str = ""
@@ -264,7 +272,7 @@ class Guard(Node):
 def children_of(node: Node) -> tuple[Node, ...]:
     """A node's children in tick order (a Guard's condition comes first)."""
     if isinstance(node, Sequence | Selector | Parallel):
-        return node.children
+        return tuple(node.children)
     if isinstance(node, Guard):
         return (node.condition, node.child)
     if isinstance(node, _Decorator):

@@ -73,7 +73,9 @@ class ReferenceInterpreter:
     (3, [3, 1, 3], [1, 2])
     """
 
-    def __init__(self, tree: BehaviorTree, call: LeafCall, dt: float = 1.0 / 60.0) -> None:
+    def __init__(
+        self, tree: BehaviorTree, call: LeafCall, dt: float = 1.0 / 60.0
+    ) -> None:
         self.tree = tree
         self.layout: Layout = tree.layout(dt)
         self.call = call
@@ -102,11 +104,11 @@ class ReferenceInterpreter:
         if isinstance(node, Leaf):
             r = self._leaf(k, node, agent, s)
         elif isinstance(node, Sequence | Selector):
-            r = self._composite(k, node, kids, agent, s, frame, was_running)
+            r = self._composite(k, node, kids, agent, s, frame, was_running=was_running)
         elif isinstance(node, Parallel):
-            r = self._parallel(k, kids, agent, s, frame, was_running)
+            r = self._parallel(k, kids, agent, s, frame, was_running=was_running)
         else:
-            r = self._decorator(k, node, kids, agent, s, frame, was_running)
+            r = self._decorator(k, node, kids, agent, s, frame, was_running=was_running)
         s.status[k] = r
         if r != RUNNING and not isinstance(node, Cooldown):
             s.data[k] = 0
@@ -128,6 +130,7 @@ class ReferenceInterpreter:
         agent: int,
         s: AgentState,
         frame: int,
+        *,
         was_running: bool,
     ) -> int:
         # A Sequence goes on while children succeed; a Selector while they fail.
@@ -153,6 +156,7 @@ class ReferenceInterpreter:
         agent: int,
         s: AgentState,
         frame: int,
+        *,
         was_running: bool,
     ) -> int:
         need_s, need_f = int(self.layout.param0[k]), int(self.layout.param1[k])
@@ -178,7 +182,7 @@ class ReferenceInterpreter:
             self.halt(c, s)
         return r
 
-    def _decorator(  # noqa: C901 - one branch per decorator kind, read as a table
+    def _decorator(
         self,
         k: int,
         node: object,
@@ -186,6 +190,7 @@ class ReferenceInterpreter:
         agent: int,
         s: AgentState,
         frame: int,
+        *,
         was_running: bool,
     ) -> int:
         p0 = int(self.layout.param0[k])
@@ -220,7 +225,9 @@ class ReferenceInterpreter:
             return r if r == RUNNING else FAILURE
         if isinstance(node, Repeat | Retry):
             count = s.data[k] if was_running else 0
-            done, other = (SUCCESS, FAILURE) if isinstance(node, Repeat) else (FAILURE, SUCCESS)
+            done, other = (
+                (SUCCESS, FAILURE) if isinstance(node, Repeat) else (FAILURE, SUCCESS)
+            )
             if r in (RUNNING, other):
                 s.data[k] = count
                 return r

@@ -34,7 +34,16 @@ from behaviors.nodes import (
 )
 from behaviors.tree import BehaviorTree, TreeError
 
-__all__ = ["FORMAT", "VERSION", "from_dict", "load", "loads", "save", "to_dict", "dumps"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "from_dict",
+    "load",
+    "loads",
+    "save",
+    "to_dict",
+    "dumps",
+]
 
 FORMAT = "arrow-ecs.behavior-tree"
 VERSION = 1
@@ -48,7 +57,15 @@ _DECORATORS: dict[str, type[Node]] = {
     "Timeout": Timeout,
     "Cooldown": Cooldown,
 }
-_TYPES = ["Sequence", "Selector", "Parallel", *_DECORATORS, "Guard", "Condition", "Action"]
+_TYPES = [
+    "Sequence",
+    "Selector",
+    "Parallel",
+    *_DECORATORS,
+    "Guard",
+    "Condition",
+    "Action",
+]
 
 
 def _policy_json(p: Policy) -> Any:
@@ -92,7 +109,12 @@ def to_dict(tree: BehaviorTree) -> dict[str, Any]:
     >>> to_dict(BehaviorTree(Sequence([Condition("ok")]), "t"))["root"]["type"]
     'Sequence'
     """
-    return {"format": FORMAT, "version": VERSION, "name": tree.name, "root": _node_dict(tree.root)}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": tree.name,
+        "root": _node_dict(tree.root),
+    }
 
 
 def dumps(tree: BehaviorTree) -> str:
@@ -135,7 +157,7 @@ def _children(d: dict[str, Any], where: str) -> list[Node]:
     return [_node(c, f"{where}/{j}") for j, c in enumerate(kids)]
 
 
-def _node(d: Any, where: str) -> Node:  # noqa: C901 - one branch per node type
+def _node(d: Any, where: str) -> Node:
     if not isinstance(d, dict):
         raise TreeError(f"{where}: a node must be an object, got {type(d).__name__}")
     t = _get(d, "type", where)
@@ -159,7 +181,9 @@ def _node(d: Any, where: str) -> Node:  # noqa: C901 - one branch per node type
         )
     if t == "Guard":
         if "children" in d:
-            raise TreeError(f"{at}: a Guard has 'condition' and 'child', not 'children'")
+            raise TreeError(
+                f"{at}: a Guard has 'condition' and 'child', not 'children'"
+            )
         cond = _node(_get(d, "condition", at), f"{where}/condition")
         if not isinstance(cond, Condition):
             raise TreeError(f"{at}: the guard's condition must be a Condition")

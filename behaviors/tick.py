@@ -67,13 +67,14 @@ def behavior_system(
     """
     ct = compiled(world, tree)
     options.setdefault("name", f"behavior_{ct.tree.name}")
-    return system(
+    made: System = system(
         ct.tick_all,
         query=[ct.state, *ct.components],
         writes=[ct.state, *sorted(ct.writes, key=lambda c: schema_of(c).name)],
         args=_frame_arg,
         **options,
     )
+    return made
 
 
 def _frame_arg(ctx: SystemContext) -> tuple[int]:

@@ -221,7 +221,9 @@ class BehaviorTree:
         return f"<BehaviorTree {self.name!r}: {self.n_nodes} nodes>"
 
 
-def _params(node: Node, n_kids: int, dt: float, tree: str, path: str) -> tuple[int, int]:
+def _params(
+    node: Node, n_kids: int, dt: float, tree: str, path: str
+) -> tuple[int, int]:
     if isinstance(node, Parallel):
         return node.success.threshold(n_kids), node.failure.threshold(n_kids)
     if isinstance(node, Repeat | Retry):

@@ -196,7 +196,7 @@ def _py_trees_tree(agent: PyAgent) -> Any:
 
     a = agent
 
-    def st(ok: bool) -> Any:
+    def st(ok: object) -> Any:
         return S.SUCCESS if ok else S.FAILURE
 
     def flee() -> Any:
@@ -258,7 +258,9 @@ def _py_trees_tree(agent: PyAgent) -> Any:
         ],
     )
     idle = d.FailureIsSuccess("force", Fn("idle", lambda: S.SUCCESS))
-    return c.Selector("root", memory=False, children=[flee_branch, hungry, tired, par, idle])
+    return c.Selector(
+        "root", memory=False, children=[flee_branch, hungry, tired, par, idle]
+    )
 
 
 def _initial_needs(n: int) -> dict[str, np.ndarray[Any, Any]]:
@@ -275,11 +277,11 @@ class BtTick(Scenario):
     baseline = None
     unit = "agent-tick"
     targets: ClassVar[dict[str, list[Target]]] = {
-        "arrow_ecs": [PerUnitTarget(min_n=10**5, max_seconds=100e-9, unit="agent-tick")],
+        "arrow_ecs": [
+            PerUnitTarget(min_n=10**5, max_seconds=100e-9, unit="agent-tick")
+        ],
     }
-    notes = (
-        "21-node tree; py_trees comparison (sample, scaled): python -m benchmarks.bt_tick"
-    )
+    notes = "21-node tree; py_trees comparison (sample, scaled): python -m benchmarks.bt_tick"
 
     def setup(self, n: int) -> None:
         try:
@@ -330,7 +332,9 @@ def arrow_ecs_per_agent_tick(n: int, ticks: int = 20) -> float:
 def main() -> int:
     """Print ns per agent-tick for arrow-ecs (1e5, 1e6) and py_trees, and the ratio."""
     py = py_trees_per_agent_tick()
-    print(f"py_trees  (sample {PY_TREES_SAMPLE} agents, scaled): {py * 1e9:10.0f} ns/agent-tick")
+    print(
+        f"py_trees  (sample {PY_TREES_SAMPLE} agents, scaled): {py * 1e9:10.0f} ns/agent-tick"
+    )
     ok = True
     for n in BtTick.params:
         ours = arrow_ecs_per_agent_tick(n)

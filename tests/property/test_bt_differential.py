@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from unit.behaviors.harness import Run, registry_world
 
 from archetype_ecs import World
 from behaviors.leaves import LeafRegistry
@@ -39,7 +40,6 @@ from behaviors.nodes import (
     Timeout,
 )
 from behaviors.tree import BehaviorTree
-from unit.behaviors.harness import Run, registry_world
 
 pytestmark = pytest.mark.hypothesis
 
@@ -90,7 +90,9 @@ class _Builder:
             return simple[kind](child)
         if kind in ("rep", "ret"):
             return (Repeat if kind == "rep" else Retry)(child, n=self.draw(1, 3))
-        return (Timeout if kind == "timeout" else Cooldown)(child, frames=self.draw(1, 4))
+        return (Timeout if kind == "timeout" else Cooldown)(
+            child, frames=self.draw(1, 4)
+        )
 
     def policy(self) -> object:
         return [ALL, ONE, N(1), N(2)][self.draw(0, 3)]
@@ -107,7 +109,10 @@ def _fix(node: Node) -> Node:
 
     if isinstance(node, Parallel):
         kids = [_fix(c) for c in node.children]
-        pols = [p if p.threshold(len(kids)) <= len(kids) else ONE for p in (node.success, node.failure)]
+        pols = [
+            p if p.threshold(len(kids)) <= len(kids) else ONE
+            for p in (node.success, node.failure)
+        ]
         return Parallel(kids, success=pols[0], failure=pols[1])
     if isinstance(node, Sequence | Selector):
         return type(node)([_fix(c) for c in node.children], memory=node.memory)

@@ -59,7 +59,9 @@ def py_hash(agent: int, code: int, tick: int, seed: int) -> int:
     return (h * 48271) % MOD
 
 
-def py_outcome(kind: str, agent: int, code: int, tick: int, seed: int, bias: int) -> int:
+def py_outcome(
+    kind: str, agent: int, code: int, tick: int, seed: int, bias: int
+) -> int:
     h = py_hash(agent, code, tick, seed)
     if kind == "condition":
         return 1 if h % 100 < bias else 0

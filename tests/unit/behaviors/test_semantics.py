@@ -32,7 +32,7 @@ from behaviors.nodes import (
 from behaviors.tree import BehaviorTree
 from unit.behaviors.harness import Run, registry_world
 
-I, S_, F_, R_ = 0, 1, 2, 3
+INV, S_, F_, R_ = 0, 1, 2, 3
 
 
 def C(k: int) -> Condition:
@@ -66,7 +66,7 @@ def test_memory_sequence_resumes_at_running_child(world_factory) -> None:  # typ
     r = world_factory(Sequence([C(1), A(2), A(3)], memory=True), "mseq")
     r.set_outcomes({1: 1, 2: R_, 3: R_})
     r.tick(1)
-    assert r.status() == [R_, S_, R_, I]
+    assert r.status() == [R_, S_, R_, INV]
     assert r.log() == [1, 2]
     r.set_outcomes({1: 0, 2: S_})  # the condition now fails: not re-checked
     r.tick(2)
@@ -81,15 +81,17 @@ def test_memory_sequence_resumes_at_running_child(world_factory) -> None:  # typ
 
 
 def test_reactive_sequence_rechecks_and_halts_running_child(world_factory) -> None:  # type: ignore[no-untyped-def]
-    r = world_factory(Sequence([C(1), Sequence([A(3), A(4)]), A(5)], memory=False), "rseq")
+    r = world_factory(
+        Sequence([C(1), Sequence([A(3), A(4)]), A(5)], memory=False), "rseq"
+    )
     r.set_outcomes({1: 1, 3: S_, 4: R_})
     r.tick(1)
-    assert r.status() == [R_, S_, R_, S_, R_, I]
+    assert r.status() == [R_, S_, R_, S_, R_, INV]
     r.tick(2)  # condition re-checked, running child resumed
     assert r.log() == [1, 4]
     r.set_outcomes({1: 0})
     r.tick(3)  # condition fails: the running subtree is halted
-    assert r.status() == [F_, F_, I, S_, I, I]
+    assert r.status() == [F_, F_, INV, S_, INV, INV]
     assert r.kernel_state()["data"][0].tolist() == [0] * 6
 
 
@@ -108,7 +110,7 @@ def test_memory_selector_resumes_and_reactive_selector_aborts_lower_priority(
     assert reac.status() == [R_, F_, R_]
     reac.set_outcomes({1: 1})
     reac.tick(2)  # higher priority succeeds: the running action is halted
-    assert reac.status() == [S_, S_, I]
+    assert reac.status() == [S_, S_, INV]
     assert reac.log() == [1]
 
 
@@ -125,7 +127,9 @@ def test_memory_selector_resumes_and_reactive_selector_aborts_lower_priority(
 )
 def test_parallel_policies(world_factory, success, failure, outcomes, expect) -> None:  # type: ignore[no-untyped-def]
     name = f"par_{success.kind}{success.k}_{failure.kind}{failure.k}_{expect}"
-    r = world_factory(Parallel([A(1), A(2), A(3)], success=success, failure=failure), name)
+    r = world_factory(
+        Parallel([A(1), A(2), A(3)], success=success, failure=failure), name
+    )
     r.set_outcomes(outcomes)
     r.tick(1)
     st = r.status()
@@ -196,7 +200,7 @@ def test_timeout_fails_and_halts_after_frames(world_factory) -> None:  # type: i
         assert r.status() == [R_, R_, R_]
     assert r.kernel_state()["data"][0, 0] == 10
     r.tick(13)
-    assert r.status() == [F_, I, I]
+    assert r.status() == [F_, INV, INV]
     assert r.log() == []
 
 
@@ -241,7 +245,7 @@ def test_guard_aborts_running_subtree_when_condition_turns_false(world_factory) 
     assert r.log() == [1, 4]  # re-checked every tick, child resumed
     r.set_outcomes({1: 0})
     r.tick(3)
-    assert r.status() == [F_, F_, I, S_, I]
+    assert r.status() == [F_, F_, INV, S_, INV]
 
 
 def test_agents_run_independently(world_factory) -> None:  # type: ignore[no-untyped-def]

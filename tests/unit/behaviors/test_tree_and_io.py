@@ -11,7 +11,13 @@ import pytest
 from archetype_ecs import CommandBuffer, World, component, f32, njit
 from archetype_ecs.errors import EcsError
 from behaviors import serialization as ser
-from behaviors.debugging import TraceRecorder, agent_path, node_counts, render_dot, render_text
+from behaviors.debugging import (
+    TraceRecorder,
+    agent_path,
+    node_counts,
+    render_dot,
+    render_text,
+)
 from behaviors.leaves import LeafRegistry, leaf
 from behaviors.nodes import (
     ALL,
@@ -148,7 +154,8 @@ def test_behavior_system_declares_blackboard_access() -> None:
     ct = compiled(w, _tree("other"))
     assert sys_.name == "behavior_life"
     assert sys_.kind == "kernel"
-    assert Energy in sys_.access.writes and Pos in sys_.access.writes
+    assert Energy in sys_.access.writes
+    assert Pos in sys_.access.writes
     assert ct.reads == {Energy}
     assert ct.writes == {Energy, Pos}
 
@@ -174,7 +181,9 @@ def test_check_agents_names_agents_missing_components() -> None:
     ok = w.spawn(Energy(), Pos())
     bad = w.spawn(Energy())
     add_agents(w, t, [ok, bad])
-    with pytest.raises(TreeError, match=r"1 agent\(s\) run tree 'life'.*lacks \['Pos'\]"):
+    with pytest.raises(
+        TreeError, match=r"1 agent\(s\) run tree 'life'.*lacks \['Pos'\]"
+    ):
         check_agents(w, t)
 
 
@@ -213,8 +222,15 @@ def test_json_round_trip_keeps_every_node_kind(tmp_path: Path) -> None:
     root = Selector(
         [
             Guard(Condition("low", limit=3.0), Timeout(Action("rest"), seconds=0.5)),
-            Parallel([Action("walk", speed=1.0), Inverter(Condition("low"))], success=ALL, failure=N(1)),
-            Sequence([Repeat(Action("rest"), n=2), Cooldown(Action("rest"), frames=4)], memory=False),
+            Parallel(
+                [Action("walk", speed=1.0), Inverter(Condition("low"))],
+                success=ALL,
+                failure=N(1),
+            ),
+            Sequence(
+                [Repeat(Action("rest"), n=2), Cooldown(Action("rest"), frames=4)],
+                memory=False,
+            ),
         ],
         label="root",
     )
@@ -262,7 +278,8 @@ def test_renders_and_trace_recorder() -> None:
     text = render_text(t, counts)
     assert "Selector (reactive)  [entered 2: S 1 F 0 R 1]" in text
     dot = render_dot(t, counts)
-    assert dot.startswith('digraph "life"') and "n0 -> n1;" in dot
+    assert dot.startswith('digraph "life"')
+    assert "n0 -> n1;" in dot
     trace = rec.to_arrow()
     assert trace.column("frame").to_pylist() == [1, 1, 1, 1, 2, 2, 2]
     # frame 2: the memory Sequence resumes at its running action, skipping "low"
