@@ -1,0 +1,605 @@
+"""save / load: layout on disk, exact and remapped loads, query saves, migrations,
+resources and the errors a user sees."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archetype_ecs import (
+    EntityRef,
+    Rng,
+    StructuralChangeError,
+    Time,
+    World,
+    bool_,
+    component,
+    f32,
+    f64,
+    i8,
+    i32,
+)
+from archetype_ecs.errors import SerializationError
+from archetype_ecs.observers import ObserverKind
+from archetype_ecs.serialization import (
+    FORMAT,
+    FORMAT_VERSION,
+    LoadResult,
+    Migration,
+    load,
+    save,
+)
+
+
+@component
+class Pos:
+    x: f32 = 0.0
+    y: f32 = 0.0
+
+
+@component
+class Vel:
+    v: f32[3] = (0.0, 0.0, 0.0)
+
+
+@component
+class Alive:
+    on: bool_ = True
+
+
+@component
+class Link:
+    to: EntityRef = 0
+
+
+@component
+class Frozen:
+    pass
+
+
+ALL = [Pos, Vel, Alive, Link, Frozen]
+
+
+@dataclasses.dataclass
+class Score:
+    points: int = 0
+    names: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Handle:
+    buffer: object = None  # not JSON: skipped
+
+
+class Opaque:
+    """Not a dataclass: skipped."""
+
+
+def small_world() -> tuple[World, np.ndarray]:
+    world = World(seed=5)
+    a = world.spawn_batch({Pos: {"x": [1.0, 2.0, 3.0]}, Vel: None})
+    b = world.spawn_batch(
+        {Pos: None, Link: {"to": a}, Alive: {"on": [True, False, True]}}
+    )
+    world.spawn(Frozen)
+    world.despawn(a[1])
+    return world, np.concatenate([a, b])
+
+
+def rows(world: World, cls: type, ids: np.ndarray) -> dict[str, list]:
+    return {k: v.tolist() for k, v in world.get_batch(ids, cls).items()}
+
+
+def current(root: Path) -> list[str]:
+    return (root / "CURRENT").read_text().split()
+
+
+def rewrite_manifest(root: Path, change) -> None:
+    """Edit the manifest of the current snapshot and re-pin CURRENT to it."""
+    from archetype_ecs.serialization import _hash
+
+    name = current(root)[0]
+    path = root / name / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+    (root / "CURRENT").write_text(f"{name} {_hash(path)}\n")
+
+
+# ----------------------------------------------------------------------- layout
+
+
+def test_save_writes_a_snapshot_folder_named_by_current(tmp_path):
+    world, _ = small_world()
+    snap = save(world, tmp_path / "game")
+    assert snap == tmp_path / "game" / "snap-000001"
+    assert current(tmp_path / "game")[0] == "snap-000001"
+    manifest = json.loads((snap / "manifest.json").read_text())
+    tables = sorted(p.name for p in snap.glob("table-*"))
+    assert tables == sorted(t["file"] for t in manifest["tables"])
+    assert all(re.fullmatch(r"table-\d{5}\.arrow", name) for name in tables)
+    others = sorted(p.name for p in snap.iterdir() if p.name not in tables)
+    assert others == ["free.arrow", "index.arrow", "manifest.json"]
+    assert not [p for p in (tmp_path / "game").iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_describes_format_tables_components_and_resources(tmp_path):
+    world, _ = small_world()
+    world.change_tick = 7
+    snap = save(world, tmp_path, file_format="parquet")
+    manifest = json.loads((snap / "manifest.json").read_text())
+    assert manifest["format"] == FORMAT
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["file_format"] == "parquet"
+    assert manifest["entities"] == len(world) == 6
+    assert manifest["change_tick"] == 7
+    assert sorted(manifest["components"]) == ["Alive", "Frozen", "Link", "Pos", "Vel"]
+    vel = manifest["components"]["Vel"]["fields"]
+    assert vel == [{"name": "v", "type": "f32", "shape": [3], "default": [0, 0, 0]}]
+    assert sum(t["rows"] for t in manifest["tables"]) == 6
+    assert all(len(t["hash"]) == 32 for t in manifest["tables"])
+    assert all(t["file"].endswith(".parquet") for t in manifest["tables"])
+    types = [r["type"] for r in manifest["resources"]]
+    assert types == ["archetype_ecs.resources.Time", "archetype_ecs.random.Rng"]
+
+
+def test_later_saves_replace_current_and_prune_older_snapshots(tmp_path):
+    world, ids = small_world()
+    save(world, tmp_path)
+    world.set_batch(ids[:1], Pos, {"x": [9.0]})
+    snap = save(world, tmp_path)
+    assert snap.name == "snap-000002"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "snap-000002"]
+    loaded = load(tmp_path, World(), components=ALL).world
+    assert rows(loaded, Pos, ids[:1])["x"] == [9.0]
+
+
+def test_keep_holds_that_many_complete_snapshots(tmp_path):
+    world, _ = small_world()
+    for _ in range(4):
+        save(world, tmp_path, keep=2)
+    snaps = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert snaps == ["snap-000003", "snap-000004"]
+    assert current(tmp_path)[0] == "snap-000004"
+
+
+def test_world_save_method_is_serialization_save(tmp_path):
+    world, ids = small_world()
+    snap = world.save(tmp_path, file_format="parquet")
+    assert (snap / "table-00000.parquet").is_file()
+    assert load(tmp_path, components=ALL).world.is_alive(int(ids[0]))
+
+
+def test_unknown_file_format_is_refused_before_writing(tmp_path):
+    with pytest.raises(SerializationError, match=r"'csv'.*'ipc' or 'parquet'"):
+        save(World(), tmp_path / "x", file_format="csv")
+    assert not (tmp_path / "x").exists()
+
+
+def test_failed_save_keeps_the_previous_save_and_leaves_no_temporary_folder(
+    tmp_path, monkeypatch
+):
+    import archetype_ecs.serialization as ser
+
+    world, ids = small_world()
+    save(world, tmp_path)
+    world.set_batch(ids[:1], Pos, {"x": [42.0]})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ser, "_write_table", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save(world, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "snap-000001"]
+    assert rows(load(tmp_path, components=ALL).world, Pos, ids[:1])["x"] == [1.0]
+
+
+def test_leftovers_of_a_killed_save_are_cleaned_by_the_next_save(tmp_path):
+    world, _ = small_world()
+    save(world, tmp_path)
+    (tmp_path / ".tmp-killed").mkdir()
+    (tmp_path / ".tmp-killed" / "table-00000.arrow").write_bytes(b"half")
+    (tmp_path / "snap-000002").mkdir()  # renamed, but CURRENT never replaced
+    assert len(load(tmp_path, components=ALL).world) == len(world)  # snap-000001
+    snap = save(world, tmp_path)
+    assert snap.name == "snap-000003"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "snap-000003"]
+
+
+# ------------------------------------------------------------------ exact loads
+
+
+@pytest.mark.parametrize("file_format", ["ipc", "parquet"])
+def test_load_into_empty_world_restores_ids_values_and_free_list(tmp_path, file_format):
+    world, ids = small_world()
+    save(world, tmp_path, file_format=file_format)
+    result = load(tmp_path, World(), components=ALL)
+    loaded = result.world
+    assert result.exact
+    assert result.dangling == 0
+    assert sorted(result.old_ids.tolist()) == sorted(result.new_ids.tolist())
+    assert loaded.is_alive_batch(ids).tolist() == world.is_alive_batch(ids).tolist()
+    live = ids[world.is_alive_batch(ids)]
+    assert rows(loaded, Pos, live) == rows(world, Pos, live)
+    assert rows(loaded, Link, ids[3:]) == rows(world, Link, ids[3:])
+    assert rows(loaded, Alive, ids[3:]) == {"on": [True, False, True]}
+    assert loaded.entities.free_list().tolist() == world.entities.free_list().tolist()
+    assert loaded.spawn(Frozen) == world.spawn(Frozen)  # the freed slot, same gen
+
+
+def test_load_without_world_makes_a_new_one(tmp_path):
+    world, _ids = small_world()
+    save(world, tmp_path)
+    result = load(tmp_path, components=ALL)
+    assert isinstance(result, LoadResult)
+    assert result.world is not world
+    assert len(result.world) == len(world)
+
+
+def test_components_already_known_by_the_world_need_not_be_passed(tmp_path):
+    world, _ = small_world()
+    save(world, tmp_path)
+    target = World()
+    for cls in ALL:
+        target.component_id(cls)
+    assert len(load(tmp_path, target).world) == len(world)
+
+
+def test_unknown_component_is_named_and_nothing_changes(tmp_path, world_state):
+    world, _ = small_world()
+    save(world, tmp_path)
+    target = World()
+    before = world_state(target)
+    with pytest.raises(SerializationError, match=r"component 'Alive'.*components="):
+        load(tmp_path, target, components=[Pos, Vel, Link, Frozen])
+    assert world_state(target) == before
+
+
+def test_empty_world_with_a_history_still_loads_exactly(tmp_path):
+    world, ids = small_world()
+    save(world, tmp_path)
+    target = World()
+    target.despawn_batch(target.spawn_batch({Pos: None}, n=50))
+    result = load(tmp_path, target, components=ALL)
+    assert result.exact
+    assert target.entities.size == world.entities.size
+    assert target.is_alive_batch(ids).tolist() == world.is_alive_batch(ids).tolist()
+
+
+# --------------------------------------------------------------- remapped loads
+
+
+def test_load_into_non_empty_world_remaps_ids_and_entity_refs(tmp_path):
+    world, ids = small_world()
+    save(world, tmp_path)
+    target = World()
+    mine = target.spawn_batch({Pos: {"x": [-1.0, -2.0]}})
+    result = load(tmp_path, target, components=ALL)
+    assert not result.exact
+    assert rows(target, Pos, mine) == {"x": [-1.0, -2.0], "y": [0.0, 0.0]}
+    new = result.remap(ids[3:])
+    assert target.is_alive_batch(new).all()
+    assert not np.isin(new, mine).any()
+    # Link.to pointed at a[0], a[1] (despawned before saving: dangling), a[2].
+    expected = result.remap(ids[:3]).tolist()
+    assert expected[1] == 0
+    assert rows(target, Link, new)["to"] == expected
+    assert result.dangling == 1
+    assert len(target) == 2 + len(world)
+
+
+def test_remap_maps_unknown_ids_to_the_null_entity(tmp_path):
+    world, ids = small_world()
+    save(world, tmp_path)
+    target = World()
+    target.spawn(Frozen)
+    result = load(tmp_path, target, components=ALL)
+    assert result.remap([0, int(ids[1]), 123456]).tolist() == [0, 0, 0]
+
+
+def test_load_fires_no_on_set_observers(tmp_path):
+    world, _ = small_world()
+    save(world, tmp_path)
+    target = World()
+    target.spawn(Frozen)
+    seen = []
+    for cls in (Pos, Link):
+        target.observe(ObserverKind.SET, cls, lambda t: seen.append(t.component))
+    load(tmp_path, target, components=ALL)
+    assert seen == []
+
+
+def test_load_while_iterating_is_refused_and_changes_nothing(
+    tmp_path, world_state, raises_coded
+):
+    world, _ = small_world()
+    save(world, tmp_path)
+    target = World()
+    target.spawn_batch({Pos: None}, n=3)
+    before = world_state(target)
+    for _ in target.query(Pos):
+        with raises_coded(StructuralChangeError, "E0007", "load is a structural"):
+            load(tmp_path, target, components=ALL)
+    assert world_state(target) == before
+
+
+# ------------------------------------------------------------------ query saves
+
+
+def test_query_save_holds_matching_entities_and_queried_components(tmp_path):
+    world = World()
+    a = world.spawn_batch({Pos: {"x": [1.0, 2.0]}, Vel: None, Alive: None})
+    b = world.spawn_batch({Pos: {"x": [3.0]}, Link: {"to": a[:1]}})
+    world.spawn_batch({Vel: None, Link: {"to": b}})  # no Pos: not saved
+    snap = save(world, tmp_path, query=world.query(Pos, optional=[Link]))
+    manifest = json.loads((snap / "manifest.json").read_text())
+    assert manifest["partial"]
+    assert manifest["index"] is None
+    assert sorted(manifest["components"]) == ["Link", "Pos"]
+    result = load(tmp_path, World(), components=[Pos, Link])
+    loaded = result.world
+    assert not result.exact  # a query save holds no entity index
+    assert len(loaded) == 3
+    new_a, new_b = result.remap(a), result.remap(b)
+    assert rows(loaded, Pos, np.concatenate([new_a, new_b]))["x"] == [1.0, 2.0, 3.0]
+    assert not loaded.has(int(new_a[0]), Vel)  # not queried
+    assert not loaded.has(int(new_a[0]), Link)  # optional, absent
+    assert rows(loaded, Link, new_b)["to"] == [int(new_a[0])]
+    assert result.dangling == 0
+
+
+def test_query_save_refs_to_unsaved_entities_become_null(tmp_path):
+    world = World()
+    outside = world.spawn(Vel())
+    inside = world.spawn(Pos(), Link(outside))
+    save(world, tmp_path, query=world.query(Pos, Link))
+    result = load(tmp_path, World(), components=[Pos, Link])
+    assert rows(result.world, Link, result.remap([inside]))["to"] == [0]
+    assert result.dangling == 1
+
+
+# ------------------------------------------------------------- schema evolution
+
+
+def _component(name: str, **fields: tuple[object, object]) -> type:
+    namespace: dict[str, object] = {
+        "__annotations__": {k: t for k, (t, _) in fields.items()},
+        "__qualname__": name,
+        "__module__": __name__,
+    }
+    namespace.update({k: d for k, (_, d) in fields.items()})
+    return component(type(name, (), namespace))
+
+
+def _saved(tmp_path: Path, cls: type, values: dict) -> np.ndarray:
+    world = World()
+    ids = world.spawn_batch({cls: values})
+    save(world, tmp_path)
+    return ids
+
+
+def test_field_added_since_the_save_takes_its_default(tmp_path):
+    old = _component("Hp", value=(f32, 0.0))
+    ids = _saved(tmp_path, old, {"value": [5.0, 6.0]})
+    new = _component("Hp", value=(f32, 0.0), armor=(i32, 3))
+    loaded = load(tmp_path, World(), components=[new]).world
+    assert rows(loaded, new, ids) == {"value": [5.0, 6.0], "armor": [3, 3]}
+
+
+def test_field_removed_since_the_save_is_dropped(tmp_path):
+    old = _component("Hp", value=(f32, 0.0), armor=(i32, 3))
+    ids = _saved(tmp_path, old, {"value": [5.0], "armor": [9]})
+    new = _component("Hp", value=(f32, 0.0))
+    loaded = load(tmp_path, World(), components=[new]).world
+    assert rows(loaded, new, ids) == {"value": [5.0]}
+    assert loaded.tables[int(loaded.entities.table[0])].keys == ("entity", "Hp.value")
+
+
+def test_renamed_component_loads_through_a_migration(tmp_path):
+    old = _component("Health", value=(f32, 0.0))
+    ids = _saved(tmp_path, old, {"value": [5.0]})
+    new = _component("Hp", value=(f32, 0.0))
+    with pytest.raises(SerializationError, match="'Health'"):
+        load(tmp_path, World(), components=[new])
+    migration = Migration("Health", rename="Hp")
+    loaded = load(tmp_path, World(), components=[new], migrations=[migration]).world
+    assert rows(loaded, new, ids) == {"value": [5.0]}
+
+
+def test_migration_fn_converts_values(tmp_path):
+    old = _component("Hp", value=(f64, 0.0))
+    ids = _saved(tmp_path, old, {"value": [1.6, 2.4]})
+    new = _component("Hp", value=(i32, 0), doubled=(i32, 0))
+
+    def to_int(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        value = np.rint(cols["value"]).astype(np.int32)
+        return {"value": value, "doubled": 2 * value}
+
+    migration = Migration("Hp", fn=to_int)
+    loaded = load(tmp_path, World(), components=[new], migrations=[migration]).world
+    assert rows(loaded, new, ids) == {"value": [2, 2], "doubled": [4, 4]}
+
+
+def test_rename_and_fn_combine(tmp_path):
+    old = _component("Heat", celsius=(f32, 0.0))
+    ids = _saved(tmp_path, old, {"celsius": [100.0]})
+    new = _component("Temperature", kelvin=(f32, 0.0))
+    migration = Migration(
+        "Heat", rename="Temperature", fn=lambda c: {"kelvin": c["celsius"] + 273.0}
+    )
+    loaded = load(tmp_path, World(), components=[new], migrations=[migration]).world
+    assert rows(loaded, new, ids) == {"kelvin": [373.0]}
+
+
+@pytest.mark.parametrize(
+    ("saved", "values", "current"),
+    [
+        ((f64, 0.0), [1.5], (i32, 0)),  # lossy float -> int
+        ((i32, 0), [1000], (i8, 0)),  # overflow
+        ((f32[3], (0.0, 0.0, 0.0)), [[1, 2, 3]], (f32, 0.0)),  # vector -> scalar
+        ((f32, 0.0), [1.0], (f32[2], (0.0, 0.0))),  # scalar -> vector
+    ],
+    ids=["f64->i32", "i32->i8 overflow", "vector->scalar", "scalar->vector"],
+)
+def test_mismatched_field_type_without_migration_names_file_and_field(
+    tmp_path, world_state, saved, values, current
+):
+    old = _component("Hp", value=saved)
+    _saved(tmp_path, old, {"value": np.asarray(values)})
+    new = _component("Hp", value=current)
+    target = World()
+    target.spawn_batch({new: None}, n=2)
+    before = world_state(target)
+    with pytest.raises(SerializationError) as info:
+        load(tmp_path, target, components=[new])
+    message = str(info.value)
+    assert "table-00000.arrow" in message
+    assert "Hp.value" in message
+    assert "Migration(fn=...)" in message
+    assert world_state(target) == before
+
+
+# -------------------------------------------------------------------- resources
+
+
+def test_time_and_rng_round_trip(tmp_path):
+    world = World(seed=1234, dt=0.5)
+    world.run(3)
+    save(world, tmp_path)
+    loaded = load(tmp_path, World(seed=1)).world
+    assert loaded.resource(Rng) == Rng(1234)
+    clock = loaded.resource(Time)
+    assert (clock.frame, clock.dt, clock.elapsed) == (3, 0.5, 1.5)
+
+
+def test_user_dataclass_resource_round_trips_when_passed(tmp_path):
+    world = World()
+    world.insert_resource(Score(7, ["ada", "bob"]))
+    save(world, tmp_path)
+    result = load(tmp_path, World(), resources=[Score])
+    assert result.world.resource(Score) == Score(7, ["ada", "bob"])
+    assert result.skipped_resources == []
+
+
+def test_user_resource_not_passed_is_listed_as_skipped(tmp_path):
+    world = World()
+    world.insert_resource(Score(7))
+    save(world, tmp_path)
+    result = load(tmp_path, World())
+    assert not result.world.has_resource(Score)
+    assert result.skipped_resources == [f"{__name__}.Score"]
+
+
+def test_resource_the_target_already_holds_is_replaced(tmp_path):
+    world = World()
+    world.insert_resource(Score(7))
+    save(world, tmp_path)
+    target = World()
+    target.insert_resource(Score(1))
+    assert load(tmp_path, target).world.resource(Score) == Score(7)
+
+
+def test_non_serializable_resources_are_listed_as_skipped(tmp_path):
+    world = World()
+    world.insert_resource(Handle(buffer=object()))
+    world.insert_resource(Opaque())
+    snap = save(world, tmp_path)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    expected = [f"{__name__}.Handle", f"{__name__}.Opaque"]
+    assert manifest["skipped_resources"] == expected
+    result = load(tmp_path, World(), resources=[Handle, Opaque])
+    assert result.skipped_resources == expected
+    assert not result.world.has_resource(Handle)
+
+
+def test_change_tick_never_goes_back(tmp_path):
+    world = World()
+    world.change_tick = 20
+    save(world, tmp_path)
+    target = World()
+    target.change_tick = 50
+    assert load(tmp_path, target).world.change_tick == 50
+    assert load(tmp_path, World()).world.change_tick == 20
+
+
+# ----------------------------------------------------------------------- errors
+
+
+def test_missing_save_directory(tmp_path):
+    with pytest.raises(SerializationError, match="not a save directory"):
+        load(tmp_path / "nowhere")
+
+
+def test_directory_without_current(tmp_path):
+    with pytest.raises(SerializationError, match="CURRENT: missing or unreadable"):
+        load(tmp_path)
+
+
+def test_corrupt_table_file_is_named(tmp_path, world_state):
+    world, _ = small_world()
+    snap = save(world, tmp_path)
+    table = snap / "table-00001.arrow"
+    data = bytearray(table.read_bytes())
+    data[100] ^= 0xFF
+    table.write_bytes(bytes(data))
+    target, _ = small_world()
+    before = world_state(target)
+    with pytest.raises(SerializationError, match=r"table-00001\.arrow: content does"):
+        load(tmp_path, target, components=ALL)
+    assert world_state(target) == before
+
+
+def test_edited_manifest_is_refused(tmp_path):
+    world, _ = small_world()
+    snap = save(world, tmp_path)
+    path = snap / "manifest.json"
+    path.write_text(path.read_text().replace('"change_tick": 1', '"change_tick": 2'))
+    with pytest.raises(
+        SerializationError, match=r"manifest\.json: missing, or its hash"
+    ):
+        load(tmp_path)
+
+
+def test_newer_format_version_asks_to_upgrade(tmp_path):
+    save(World(), tmp_path)
+    rewrite_manifest(tmp_path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(
+        SerializationError, match=r"format version 2.*upgrade arrow-ecs"
+    ):
+        load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("resources", "oops"),
+        ("resources", [1]),
+        ("skipped_resources", 5),
+        ("change_tick", "soon"),
+        ("change_tick", None),
+        ("components", {"Pos": []}),
+        ("components", {"Pos": {"fields": "xy"}}),
+        ("components", {"Pos": {"fields": [1]}}),
+    ],
+)
+def test_malformed_manifest_values_raise_serialization_error(
+    tmp_path, world_state, key, value
+):
+    world, _ = small_world()
+    save(world, tmp_path)
+    rewrite_manifest(tmp_path, lambda m: m.update({key: value}))
+    target, _ = small_world()
+    before = world_state(target)
+    with pytest.raises(SerializationError, match=r"manifest\.json"):
+        load(tmp_path, target, components=ALL)
+    assert world_state(target) == before
+
+
+def test_serialization_error_is_a_value_error():
+    assert issubclass(SerializationError, ValueError)
