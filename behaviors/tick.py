@@ -119,8 +119,8 @@ def add_agents(
     world: World, tree: BehaviorTree | CompiledTree, entities: Sequence[int] | Any
 ) -> None:
     """Give ``entities`` the tree's state component (fresh state) directly."""
-    ct = compiled(world, tree)
-    world.insert_batch(np.asarray(entities, dtype=np.uint64), ct.state)
+    t = tree.tree if isinstance(tree, CompiledTree) else tree
+    world.insert_batch(np.asarray(entities, dtype=np.uint64), t.state_component)
 
 
 def switch_tree(

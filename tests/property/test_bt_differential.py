@@ -192,3 +192,26 @@ def test_kernel_equals_reference_on_drawn_trees(
     tree = random_tree(draw, "drawn", budget=16)
     run = Run.make(tree, N_AGENTS)
     _drive(run, seed, bias, [1, 1, 0, 2, 1, 1, 1, 3, 1, 1, 1, 1, 2, 1, 1])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    which=st.integers(0, N_FIXED - 1),
+    seed=st.integers(0, 2**31),
+    bias=st.integers(0, 100),
+    gaps=st.lists(st.integers(0, 2), min_size=1, max_size=15),
+)
+def test_wavefront_executor_equals_reference(
+    fixed_runs: list[tuple[BehaviorTree, World]],
+    which: int,
+    seed: int,
+    bias: int,
+    gaps: list[int],
+) -> None:
+    """The NumPy wavefront tick (script-leaf slow path) follows the same semantics."""
+    tree, shared = fixed_runs[which]
+    world = World()
+    world.insert_resource(shared.resource(LeafRegistry))
+    run = Run.make(tree, N_AGENTS, world=world)
+    run.wavefront = True  # type: ignore[attr-defined]
+    _drive(run, seed, bias, gaps)

@@ -19,6 +19,7 @@ from archetype_ecs import World, component, i8, i32, i64, njit
 from behaviors.leaves import LeafRegistry, leaf
 from behaviors.nodes import Leaf
 from behaviors.reference import AgentState, ReferenceInterpreter
+from behaviors.script import tick_batched
 from behaviors.tick import add_agents, compiled, tick_tree
 from behaviors.tree import BehaviorTree
 
@@ -170,7 +171,10 @@ class Run:
             },
         )
         self.world.set_batch(self.agents, Log, {"n": np.zeros(n, np.int32)})
-        tick_tree(self.world, self.ct, frame)
+        if getattr(self, "wavefront", False):
+            tick_batched(self.world, self.tree, frame)
+        else:
+            tick_tree(self.world, self.ct, frame)
         for a, st in enumerate(self.states):
             st.log = []
             self.ref.tick(a, st, frame)

@@ -284,3 +284,34 @@ def test_renders_and_trace_recorder() -> None:
     assert trace.column("frame").to_pylist() == [1, 1, 1, 1, 2, 2, 2]
     # frame 2: the memory Sequence resumes at its running action, skipping "low"
     assert trace.column("node").to_pylist() == [0, 1, 2, 3, 0, 1, 3]
+
+
+def test_batched_python_leaf_runs_on_the_wavefront_slow_path() -> None:
+    from behaviors.script import tick_batched
+
+    calls: list[list[int]] = []
+
+    @leaf("py_rest", kind="action", writes=[Energy], batched=True)
+    def py_rest(rows, v):  # type: ignore[no-untyped-def]
+        calls.append(rows.tolist())
+        v[rows] += 4.0
+        return np.where(v[rows] >= 10.0, 1, 3)
+
+    w = _world()
+    LeafRegistry.of(w).register(py_rest)
+    t = BehaviorTree(
+        Selector(
+            [Sequence([Condition("low"), Action("py_rest")]), Action("walk", speed=1.0)]
+        ),
+        "scripted",
+    )
+    ents = w.spawn_batch(
+        {Energy: {"v": np.array([0.0, 50.0, 8.0], np.float32)}, Pos: None}
+    )
+    add_agents(w, t, ents)
+    tick_batched(w, t, frame=1)
+    assert calls == [[0, 2]]  # one call with every agent that reached the leaf
+    assert w.get_batch(ents, Energy)["v"].tolist() == [4.0, 50.0, 12.0]
+    assert w.get_batch(ents, Pos)["x"].tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(TreeError, match="batched Python leaf"):
+        compiled(w, t)
