@@ -392,6 +392,12 @@ class SystemContext:
         return self._commands
 
     @property
+    def world(self) -> World:
+        """The world, for reads the declared access covers (structural calls are
+        refused while the phase runs; record them in ``ctx.commands``)."""
+        return self._world
+
+    @property
     def time(self) -> Time:
         """The frame clock (always readable)."""
         return self._world.resource(Time)
