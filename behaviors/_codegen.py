@@ -1,9 +1,10 @@
 """Code generation of one tree's tick: Python source for a Numba kernel over all agents.
 
-Every node becomes an inline block of one function ``tick_one(a, ...)`` that sets a
-local ``r<k>`` (the node's status); ``tick_all`` loops ``prange`` over agents. Inlining
-the whole tree into one function (rather than one jitted function per node) keeps the
-Numba compile to one function per tree, which dominates the cost of a new tree.
+Every node becomes an inline block that sets a local ``r<k>`` (the node's status); the
+blocks form the body of a loop over agents (``prange`` in ``tick_par``, ``range`` in
+``tick_serial``) and of ``tick_one(a, ...)`` for stepping one agent. Inlining the whole
+tree (rather than one jitted function per node) keeps the Numba compile to one function
+per loop, and avoids passing every column per call.
 """
 
 from __future__ import annotations
@@ -212,19 +213,21 @@ def generate_source(
     """Python source of ``tick_one(a, status, data, entered, *fields, frame)``,
     ``tick_par`` (a ``prange`` loop over rows) and ``tick_serial`` for ``tree``."""
     gen = _Gen(tree, layout, calls)
+    gen.node(0, 0)
+    body = gen.lines
     sig = ", ".join(["status", "data", "entered", *fields, "frame"])
-    gen.out(0, f"def tick_one(a, {sig}):")
-    gen.node(0, 1)
-    gen.out(1, "return r0")
-    gen.out(0, "")
-    gen.out(0, f"def tick_par({sig}):")
-    gen.out(1, "for a in prange(status.shape[0]):")
-    gen.out(2, f"tick_one(a, {sig})")
-    gen.out(0, "")
-    gen.out(0, f"def tick_serial({sig}):")
-    gen.out(1, "for a in range(status.shape[0]):")
-    gen.out(2, f"tick_one(a, {sig})")
-    return "\n".join(gen.lines) + "\n"
+
+    def indented(level: int) -> list[str]:
+        return ["    " * level + line for line in body]
+
+    # The body is inlined into each loop: a call per agent passing every column
+    # costs several times the tree's own work (measured: 69 vs 11 ns per agent).
+    lines = [f"def tick_one(a, {sig}):", *indented(1), "    return r0", ""]
+    lines += [f"def tick_par({sig}):", "    for a in prange(status.shape[0]):"]
+    lines += [*indented(2), ""]
+    lines += [f"def tick_serial({sig}):", "    for a in range(status.shape[0]):"]
+    lines += indented(2)
+    return "\n".join(lines) + "\n"
 
 
 def build_kernels(
