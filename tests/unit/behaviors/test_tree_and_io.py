@@ -315,3 +315,25 @@ def test_batched_python_leaf_runs_on_the_wavefront_slow_path() -> None:
     assert w.get_batch(ents, Pos)["x"].tolist() == [0.0, 1.0, 0.0]
     with pytest.raises(TreeError, match="batched Python leaf"):
         compiled(w, t)
+
+
+def test_save_and_load_mid_run_agents_resume_where_they_were(tmp_path: Path) -> None:
+    from archetype_ecs.serialization import load
+
+    w = _world()
+    t = _tree()
+    ct = compiled(w, t)
+    ents = w.spawn_batch({Energy: {"v": np.array([0.0, 3.0], np.float32)}, Pos: None})
+    add_agents(w, t, ents)
+    tick_tree(w, ct, 1)
+    w.save(tmp_path / "save")
+    tick_tree(w, ct, 2)
+    expected = w.get_batch(ents, ct.state)
+
+    w2 = _world()
+    load(tmp_path / "save", w2, components=[Energy, Pos, ct.state])
+    assert w2.get_batch(ents, ct.state)["status"][0].tolist() == [3, 3, 1, 3, 0]
+    tick_tree(w2, compiled(w2, t), 2)
+    got = w2.get_batch(ents, ct.state)
+    for key in expected:
+        assert np.array_equal(expected[key], got[key])
