@@ -21,109 +21,27 @@ from unit.behaviors.harness import Run, registry_world
 from archetype_ecs import World
 from behaviors.leaves import LeafRegistry
 from behaviors.nodes import (
-    ALL,
-    ONE,
     Action,
     Condition,
-    Cooldown,
-    ForceFailure,
-    ForceSuccess,
-    Guard,
-    Inverter,
-    N,
-    Node,
-    Parallel,
-    Repeat,
-    Retry,
-    Selector,
-    Sequence,
-    Timeout,
 )
+from behaviors.testing import build_tree, trees
 from behaviors.tree import BehaviorTree
 
 pytestmark = pytest.mark.hypothesis
 
-DrawInt = Callable[[int, int], int]
-KINDS = [
-    "seq", "seq_r", "sel", "sel_r", "par", "inv", "fs", "ff",
-    "rep", "ret", "timeout", "cool", "guard", "cond", "act",
-]  # fmt: skip
+
+def _cond(k: int) -> Condition:
+    return Condition("hc", code=k)
 
 
-class _Builder:
-    """Builds a random tree; leaf ``code`` = the leaf's pre-order node index."""
-
-    def __init__(self, draw: DrawInt, budget: int) -> None:
-        self.draw = draw
-        self.budget = budget
-        self.next_index = 0
-
-    def leaf(self, *, condition: bool | None = None) -> Node:
-        k = self.next_index
-        self.next_index += 1
-        self.budget -= 1
-        if condition is None:
-            condition = self.draw(0, 1) == 0
-        return Condition("hc", code=k) if condition else Action("ha", code=k)
-
-    def node(self, depth: int) -> Node:
-        if depth <= 0 or self.budget <= 2:
-            return self.leaf()
-        kind = KINDS[self.draw(0, len(KINDS) - 1)]
-        if kind in ("cond", "act"):
-            return self.leaf(condition=kind == "cond")
-        self.next_index += 1
-        self.budget -= 1
-        if kind in ("seq", "seq_r", "sel", "sel_r", "par"):
-            kids = [self.node(depth - 1) for _ in range(self.draw(1, 4))]
-            if kind == "par":
-                return Parallel(kids, success=self.policy(), failure=self.policy())
-            cls = Sequence if kind.startswith("seq") else Selector
-            return cls(kids, memory=not kind.endswith("_r"))
-        if kind == "guard":
-            cond = self.leaf(condition=True)
-            assert isinstance(cond, Condition)
-            return Guard(cond, self.node(depth - 1))
-        child = self.node(depth - 1)
-        simple = {"inv": Inverter, "fs": ForceSuccess, "ff": ForceFailure}
-        if kind in simple:
-            return simple[kind](child)
-        if kind in ("rep", "ret"):
-            return (Repeat if kind == "rep" else Retry)(child, n=self.draw(1, 3))
-        return (Timeout if kind == "timeout" else Cooldown)(
-            child, frames=self.draw(1, 4)
-        )
-
-    def policy(self) -> object:
-        return [ALL, ONE, N(1), N(2)][self.draw(0, 3)]
+def _act(k: int) -> Action:
+    return Action("ha", code=k)
 
 
-def random_tree(draw: DrawInt, name: str, budget: int = 24) -> BehaviorTree:
-    root = _fix(_Builder(draw, budget).node(depth=5))
-    return BehaviorTree(root, name)
-
-
-def _fix(node: Node) -> Node:
-    # Rebuild bottom-up so Parallel thresholds fit their child counts.
-    from behaviors.nodes import children_of
-
-    if isinstance(node, Parallel):
-        kids = [_fix(c) for c in node.children]
-        pols = [
-            p if p.threshold(len(kids)) <= len(kids) else ONE
-            for p in (node.success, node.failure)
-        ]
-        return Parallel(kids, success=pols[0], failure=pols[1])
-    if isinstance(node, Sequence | Selector):
-        return type(node)([_fix(c) for c in node.children], memory=node.memory)
-    if isinstance(node, Guard):
-        return Guard(node.condition, _fix(node.child))
-    kids = children_of(node)
-    if kids:
-        import dataclasses
-
-        return dataclasses.replace(node, child=_fix(kids[0]))  # type: ignore[type-var]
-    return node
+def random_tree(
+    draw: Callable[[int, int], int], name: str, budget: int = 24
+) -> BehaviorTree:
+    return build_tree(draw, name, condition=_cond, action=_act, max_nodes=budget)
 
 
 N_FIXED = 4
@@ -186,10 +104,7 @@ def test_kernel_equals_reference_on_seeded_trees(
 def test_kernel_equals_reference_on_drawn_trees(
     data: st.DataObject, seed: int, bias: int
 ) -> None:
-    def draw(lo: int, hi: int) -> int:
-        return data.draw(st.integers(lo, hi))
-
-    tree = random_tree(draw, "drawn", budget=16)
+    tree = data.draw(trees(condition=_cond, action=_act, max_nodes=16))
     run = Run.make(tree, N_AGENTS)
     _drive(run, seed, bias, [1, 1, 0, 2, 1, 1, 1, 3, 1, 1, 1, 1, 2, 1, 1])
 
