@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from archetype_ecs._kernels import group_by_kernel
 from archetype_ecs.component import ComponentId
 from archetype_ecs.entity import split
 from archetype_ecs.errors import EcsError
@@ -267,8 +268,11 @@ def _gather(
     like: Array,
 ) -> Array:
     out = np.empty((len(tabs), *like.shape[1:]), dtype=like.dtype)
-    for tid in np.unique(tabs):
-        sel = tabs == tid
+    if not len(tabs):
+        return out
+    order, offsets = group_by_kernel(tabs.astype(np.int32), int(tabs.max()) + 1)
+    for tid in np.flatnonzero(np.diff(offsets)):
+        sel = order[offsets[tid] : offsets[tid + 1]]
         out[sel] = sources[int(tid)][key][rows[sel]]
     return out
 

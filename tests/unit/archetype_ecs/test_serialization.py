@@ -142,7 +142,7 @@ def test_manifest_describes_format_tables_components_and_resources(tmp_path):
     vel = manifest["components"]["Vel"]["fields"]
     assert vel == [{"name": "v", "type": "f32", "shape": [3], "default": [0, 0, 0]}]
     assert sum(t["rows"] for t in manifest["tables"]) == 6
-    assert all(len(t["hash"]) == 32 for t in manifest["tables"])
+    assert all(len(t["hash"]) == 64 for t in manifest["tables"])
     assert all(t["file"].endswith(".parquet") for t in manifest["tables"])
     types = [r["type"] for r in manifest["resources"]]
     assert types == ["archetype_ecs.resources.Time", "archetype_ecs.random.Rng"]
