@@ -46,6 +46,9 @@ def random_tree(
 
 N_FIXED = 4
 N_AGENTS = 12
+# Sized for the default run (~30 s, most of it compiling); larger profiles (nightly)
+# scale every test up in proportion.
+SCALE = max(1, settings.default.max_examples // 200)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,7 @@ def _drive(run: Run, seed: int, bias: int, gaps: list[int]) -> None:
         assert not mism, f"tick {t} (frame {frame}):\n" + "\n".join(mism[:10])
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50 * SCALE, deadline=None)
 @given(
     which=st.integers(0, N_FIXED - 1),
     seed=st.integers(0, 2**31),
@@ -99,7 +102,7 @@ def test_kernel_equals_reference_on_seeded_trees(
     _drive(run, seed, bias, gaps)
 
 
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=3 * SCALE, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2**31), bias=st.integers(0, 100))
 def test_kernel_equals_reference_on_drawn_trees(
     data: st.DataObject, seed: int, bias: int
@@ -109,7 +112,7 @@ def test_kernel_equals_reference_on_drawn_trees(
     _drive(run, seed, bias, [1, 1, 0, 2, 1, 1, 1, 3, 1, 1, 1, 1, 2, 1, 1])
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15 * SCALE, deadline=None)
 @given(
     which=st.integers(0, N_FIXED - 1),
     seed=st.integers(0, 2**31),
