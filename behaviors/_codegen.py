@@ -30,11 +30,12 @@ from behaviors.nodes import (
     Sequence,
     Timeout,
 )
-from behaviors.tree import BehaviorTree, Layout
+from behaviors.tree import BehaviorTree, Layout, TreeError
 
 __all__ = ["PARALLEL_MIN_ROWS", "LeafCallSpec", "build_kernels", "generate_source"]
 
 PARALLEL_MIN_ROWS = 4096
+MAX_NESTING = 90  # CPython refuses source nested past 100 indentation levels
 
 LeafCallSpec = tuple[str, tuple[str, ...], tuple[Any, ...]]
 """Per leaf node: (function name in scope, field argument names, parameter values)."""
@@ -215,6 +216,13 @@ def generate_source(
     gen = _Gen(tree, layout, calls)
     gen.node(0, 0)
     body = gen.lines
+    deepest = max(len(line) - len(line.lstrip(" ")) for line in body) // 4
+    if deepest > MAX_NESTING:
+        raise TreeError(
+            f"tree {tree.name!r} nests too deeply for one kernel ({deepest} block "
+            f"levels, at most {MAX_NESTING}); split it into trees or flatten chains "
+            "of single-child decorators and composites"
+        )
     sig = ", ".join(["status", "data", "entered", *fields, "frame"])
 
     def indented(level: int) -> list[str]:

@@ -11,6 +11,7 @@ declared access, so the scheduler sees a behavior tick's conflicts like any syst
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,10 +77,12 @@ class LeafDef:
                     f"{where}: leaf {self.name!r} needs parameter {p!r}; give it as "
                     f"{self.kind.title()}({self.name!r}, {p}=...)"
                 )
-            if not isinstance(v, bool | int | float):
+            if not isinstance(v, bool | int | float) or (
+                isinstance(v, float) and not math.isfinite(v)
+            ):
                 raise TreeError(
                     f"{where}: parameter {p}={v!r} of leaf {self.name!r} is a "
-                    f"{type(v).__name__}; leaf parameters are int, float or bool"
+                    f"{type(v).__name__}; leaf parameters are int, float (finite) or bool"
                 )
             out.append(v)
         return tuple(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,7 +145,7 @@ def test_missing_and_unknown_params_and_wrong_kind_are_refused() -> None:
         compiled(w, BehaviorTree(Action("walk", speed=1.0, fast=True), "p2"))
     with pytest.raises(TreeError, match="registered as a condition"):
         compiled(w, BehaviorTree(Action("low"), "p3"))
-    with pytest.raises(TreeError, match="int, float or bool"):
+    with pytest.raises(TreeError, match="int, float"):
         compiled(w, BehaviorTree(Action("walk", speed="fast"), "p4"))
 
 
@@ -337,3 +338,14 @@ def test_save_and_load_mid_run_agents_resume_where_they_were(tmp_path: Path) -> 
     got = w2.get_batch(ents, ct.state)
     for key in expected:
         assert np.array_equal(expected[key], got[key])
+
+
+def test_non_finite_params_and_too_deep_trees_are_refused() -> None:
+    w = _world()
+    with pytest.raises(TreeError, match="finite"):
+        compiled(w, BehaviorTree(Action("walk", speed=float("inf")), "inf"))
+    node: Any = Action("rest")
+    for _ in range(120):
+        node = Sequence([node], memory=False)
+    with pytest.raises(TreeError, match="nests too deeply"):
+        compiled(w, BehaviorTree(node, "deep"))
