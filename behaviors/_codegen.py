@@ -210,8 +210,9 @@ def generate_source(
     layout: Layout,
     fields: list[str],
     calls: dict[int, LeafCallSpec],
+    resource_args: list[str] | None = None,
 ) -> str:
-    """Python source of ``tick_one(a, status, data, entered, *fields, frame)``,
+    """Python source of ``tick_one(a, status, data, entered, *fields, frame, *res)``,
     ``tick_par`` (a ``prange`` loop over rows) and ``tick_serial`` for ``tree``."""
     gen = _Gen(tree, layout, calls)
     gen.node(0, 0)
@@ -223,7 +224,9 @@ def generate_source(
             f"levels, at most {MAX_NESTING}); split it into trees or flatten chains "
             "of single-child decorators and composites"
         )
-    sig = ", ".join(["status", "data", "entered", *fields, "frame"])
+    sig = ", ".join(
+        ["status", "data", "entered", *fields, "frame", *(resource_args or [])]
+    )
 
     def indented(level: int) -> list[str]:
         return ["    " * level + line for line in body]

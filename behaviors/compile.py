@@ -47,6 +47,11 @@ class CompiledTree:
     tick_one: Any
     tick_all: Any
     dt: float
+    resources: tuple[tuple[type, str], ...] = ()
+
+    def resource_args(self, world: Any) -> tuple[Any, ...]:
+        """The declared resource attributes' current values (kernel arguments)."""
+        return tuple(getattr(world.resource(r), a) for r, a in self.resources)
 
 
 def _check_leaf(d: LeafDef, node: Condition | Action, where: str) -> None:
@@ -111,12 +116,15 @@ def compile_tree(
         reads.update(d.reads)
         writes.update(d.writes)
     fields, field_of = _field_names(comps)
+    res = _resources(used.values())
+    res_names = {ra: f"r{j}_{ra[1]}" for j, ra in enumerate(res)}
     fn_names = {name: f"leaf_{j}_{name}" for j, name in enumerate(used)}
     calls: dict[int, LeafCallSpec] = {}
     for k, (d, params) in resolved.items():
         args = tuple(a for c in d.components for a in field_of[c])
+        args += tuple(res_names[(r, a)] for r, attrs in d.resources for a in attrs)
         calls[k] = (fn_names[d.name], args, params)
-    source = generate_source(tree, layout, fields, calls)
+    source = generate_source(tree, layout, fields, calls, list(res_names.values()))
     keep = np.array([isinstance(n, Cooldown) for n in tree.nodes], dtype=np.bool_)
     key = (source, tuple((n, id(used[n].fn)) for n in used), keep.tobytes())
     kernels = registry.kernels.get(key)
@@ -137,7 +145,16 @@ def compile_tree(
         tick_one=kernels[0],
         tick_all=kernels[1],
         dt=dt,
+        resources=tuple(res),
     )
+
+
+def _resources(defs: Any) -> list[tuple[type, str]]:
+    out: list[tuple[type, str]] = []
+    for d in defs:
+        for r, attrs in d.resources:
+            out += [(r, a) for a in attrs if (r, a) not in out]
+    return out
 
 
 def _field_names(comps: list[type]) -> tuple[list[str], dict[type, tuple[str, ...]]]:

@@ -1,9 +1,11 @@
 """Leaf definitions (``@leaf``) and the per-world ``LeafRegistry`` that trees name them in.
 
-A leaf is a Numba function ``f(i, *fields, *params)``: ``i`` is the agent's row in its
-archetype's columns, ``fields`` are the columns of the components the leaf declares
-(``reads`` first, then ``writes`` not already read, fields in declaration order), and
-``params`` are the node's parameters in the order the leaf declares them. A condition
+A leaf is a Numba function ``f(i, *fields, *resource_values, *params)``: ``i`` is the
+agent's row in its archetype's columns, ``fields`` are the columns of the components
+the leaf declares (``reads`` first, then ``writes`` not already read, fields in
+declaration order), ``resource_values`` are the declared resource attributes (scalars,
+read once per tick: the global blackboard), and ``params`` are the node's parameters
+in the order the leaf declares them. A condition
 returns a bool; an action returns a status (1 SUCCESS, 2 FAILURE, 3 RUNNING).
 The declared components are the agent's blackboard: they feed the tick system's
 declared access, so the scheduler sees a behavior tick's conflicts like any system's.
@@ -44,6 +46,7 @@ class LeafDef:
     reads: tuple[type, ...] = ()
     writes: tuple[type, ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
+    resources: tuple[tuple[type, tuple[str, ...]], ...] = ()
     batched: bool = False  # a plain-Python batched leaf (the slow path)
     doc: str = field(default="")
 
@@ -103,6 +106,7 @@ def leaf(
     reads: Iterable[type] = (),
     writes: Iterable[type] = (),
     params: Iterable[str] | Mapping[str, Any] = (),
+    resources: Mapping[type, Iterable[str]] | None = None,
     batched: bool = False,
 ) -> Callable[[Any], LeafDef]:
     """Declare a leaf around an ``@njit`` function ``f(i, *fields, *params)``.
@@ -119,6 +123,10 @@ def leaf(
     params
         Parameter names (all required) or a mapping name -> default
         (:data:`REQUIRED` for none).
+    resources
+        Resource attributes the leaf reads, ``{Weather: ["temperature"]}``: passed
+        as scalars after the fields (numbers or bools, read once per tick). The
+        tick system declares these resources as read.
     batched
         The function is plain Python ``f(rows, *fields, *params) -> statuses`` called
         once per tick with every agent that reached the leaf (the slow path; see
@@ -155,6 +163,7 @@ def leaf(
             reads=tuple(reads),
             writes=tuple(writes),
             params=_param_spec(params),
+            resources=tuple((r, tuple(a)) for r, a in (resources or {}).items()),
             batched=batched,
             doc=str(getattr(fn, "__doc__", "") or ""),
         )

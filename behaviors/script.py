@@ -1,6 +1,7 @@
 """Batched script leaves and the wavefront tick that calls them (the slow path).
 
-A batched leaf is a plain Python callable ``f(rows, *fields, *params) -> statuses``:
+A batched leaf is a plain Python callable ``f(rows, *fields, *resource_values,
+*params) -> statuses``:
 it is called once per leaf node per tick with the array of agent rows that reached
 that node, and returns one status per row (a bool array for conditions). Scripts
 (Lua / Python, issue #4's engine) plug in through this interface. Trees with such
@@ -188,12 +189,16 @@ class WavefrontTicker:
         return r
 
 
-def _leaf_caller(d: LeafDef, fields: list[Array], params: tuple[Any, ...]) -> Any:
+def _leaf_caller(d: LeafDef, fields: list[Any], params: tuple[Any, ...]) -> Any:
     if d.batched:
         return lambda rows: d.fn(rows, *fields, *params)
     fn = d.fn  # a per-agent (Numba) leaf: called row by row from Python
 
     return lambda rows: np.array([fn(int(i), *fields, *params) for i in rows], np.int64)
+
+
+def _resource_values(world: World, d: LeafDef) -> list[Any]:
+    return [getattr(world.resource(r), a) for r, attrs in d.resources for a in attrs]
 
 
 def _dispatch(callers: dict[int, Any]) -> BatchCall:
@@ -231,7 +236,12 @@ def tick_batched(world: World, tree: BehaviorTree, frame: int | None = None) -> 
     for _ents, st, *views in world.query(state, *comps):
         by_comp = dict(zip(comps, views, strict=True))
         callers = {
-            k: _leaf_caller(d, [a for c in d.components for a in by_comp[c]], p)
+            k: _leaf_caller(
+                d,
+                [a for c in d.components for a in by_comp[c]]
+                + _resource_values(world, d),
+                p,
+            )
             for k, (d, p) in defs.items()
         }
         ticker = WavefrontTicker(tree, _dispatch(callers), world.resource(Time).dt)

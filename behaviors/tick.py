@@ -44,6 +44,9 @@ def behavior_system(
 ) -> System:
     """A kernel system that ticks ``tree`` once per frame for all its agents.
 
+    Its access: the state component and the leaves' components (query), their
+    written components (writes) and the resources the leaves read.
+
     Parameters
     ----------
     world
@@ -67,18 +70,20 @@ def behavior_system(
     """
     ct = compiled(world, tree)
     options.setdefault("name", f"behavior_{ct.tree.name}")
+    res = sorted({r for r, _ in ct.resources}, key=lambda r: r.__name__)
+    options["resources"] = [*options.get("resources", ()), *res]
+
+    def args(ctx: SystemContext) -> tuple[Any, ...]:
+        return (ctx.time.frame, *(getattr(ctx.resource(r), a) for r, a in ct.resources))
+
     made: System = system(
         ct.tick_all,
         query=[ct.state, *ct.components],
         writes=[ct.state, *sorted(ct.writes, key=lambda c: schema_of(c).name)],
-        args=_frame_arg,
+        args=args,
         **options,
     )
     return made
-
-
-def _frame_arg(ctx: SystemContext) -> tuple[int]:
-    return (ctx.time.frame,)
 
 
 def tick_tree(world: World, tree: CompiledTree, frame: int | None = None) -> None:
@@ -87,7 +92,9 @@ def tick_tree(world: World, tree: CompiledTree, frame: int | None = None) -> Non
     ``frame`` defaults to ``Time.frame``.
     """
     f = world.resource(Time).frame if frame is None else frame
-    world.query(tree.state, *tree.components).for_each(tree.tick_all, np.int64(f))
+    world.query(tree.state, *tree.components).for_each(
+        tree.tick_all, np.int64(f), *tree.resource_args(world)
+    )
 
 
 def check_agents(world: World, tree: BehaviorTree | CompiledTree) -> None:

@@ -349,3 +349,35 @@ def test_non_finite_params_and_too_deep_trees_are_refused() -> None:
         node = Sequence([node], memory=False)
     with pytest.raises(TreeError, match="nests too deeply"):
         compiled(w, BehaviorTree(node, "deep"))
+
+
+def test_leaves_read_resources_as_the_global_blackboard() -> None:
+    from dataclasses import dataclass
+
+    from behaviors.script import tick_batched
+
+    @dataclass
+    class Weather:
+        cold: float = 0.0
+
+    @leaf("chilly", kind="condition", reads=[Energy], resources={Weather: ["cold"]})
+    @njit
+    def chilly(i, v, cold):  # type: ignore[no-untyped-def]
+        return v[i] < cold
+
+    w = _world()
+    LeafRegistry.of(w).register(chilly)
+    w.insert_resource(Weather(cold=5.0))
+    t = BehaviorTree(Sequence([Condition("chilly"), Action("rest")]), "weather")
+    ents = w.spawn_batch({Energy: {"v": np.array([0.0, 50.0], np.float32)}, Pos: None})
+    add_agents(w, t, ents)
+    sys_ = behavior_system(w, t)
+    assert Weather in sys_.access.resource_reads
+    w.add_system(sys_)
+    w.step()
+    assert w.get_batch(ents, Energy)["v"].tolist() == [4.0, 50.0]
+    w.resource(Weather).cold = 100.0
+    tick_tree(w, compiled(w, t), 2)
+    assert w.get_batch(ents, Energy)["v"].tolist() == [8.0, 54.0]
+    tick_batched(w, t, 3)
+    assert w.get_batch(ents, Energy)["v"].tolist() == [12.0, 58.0]
