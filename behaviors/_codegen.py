@@ -32,9 +32,8 @@ from behaviors.nodes import (
 )
 from behaviors.tree import BehaviorTree, Layout, TreeError
 
-__all__ = ["PARALLEL_MIN_ROWS", "LeafCallSpec", "build_kernels", "generate_source"]
+__all__ = ["LeafCallSpec", "build_kernels", "generate_source", "tick_all_of"]
 
-PARALLEL_MIN_ROWS = 4096
 MAX_NESTING = 90  # CPython refuses source nested past 100 indentation levels
 
 LeafCallSpec = tuple[str, tuple[str, ...], tuple[Any, ...]]
@@ -243,14 +242,11 @@ def generate_source(
 
 def build_kernels(
     source: str, scope: dict[str, Any], keep: np.ndarray[Any, Any], name: str
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``exec`` the generated source and jit it; returns ``(tick_one, tick_all)``.
-
-    ``tick_all`` runs the ``prange`` kernel from :data:`PARALLEL_MIN_ROWS` rows up and
-    a serial loop below (waking worker threads costs more than ticking a few agents).
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``exec`` the generated source and jit it: ``(tick_one, tick_serial, tick_par)``.
 
     Generated code has no file, so Numba's on-disk cache cannot hold it: each new
-    (tree shape, leaf set) compiles once per process.
+    (tree shape, leaf set) compiles once per process, each loop on first use.
     """
     ns: dict[str, Any] = {
         **scope,
@@ -262,14 +258,30 @@ def build_kernels(
     code = compile(source, f"<behavior tree {name}>", "exec")
     exec(code, ns)
     ns["tick_one"] = njit(ns["tick_one"])
-    par = njit(ns["tick_par"], parallel=True)
-    serial = njit(ns["tick_serial"])
+    return ns["tick_one"], njit(ns["tick_serial"]), njit(ns["tick_par"], parallel=True)
 
-    def tick_all(status: np.ndarray[Any, Any], *rest: Any) -> None:
-        if status.shape[0] >= PARALLEL_MIN_ROWS:
-            par(status, *rest)
-        else:
+
+def tick_all_of(
+    serial: Callable[..., Any],
+    par: Callable[..., Any],
+    parallel_min_rows: int | None,
+    name: str,
+) -> Callable[..., None]:
+    """``tick_all(status, *rest)``: the ``prange`` loop from ``parallel_min_rows``
+    rows up (never when ``None``), else the serial loop."""
+    if parallel_min_rows is None:
+
+        def tick_all(status: np.ndarray[Any, Any], *rest: Any) -> None:
             serial(status, *rest)
 
+    else:
+        least = parallel_min_rows
+
+        def tick_all(status: np.ndarray[Any, Any], *rest: Any) -> None:
+            if status.shape[0] >= least:
+                par(status, *rest)
+            else:
+                serial(status, *rest)
+
     tick_all.__name__ = f"tick_{name}"
-    return ns["tick_one"], tick_all
+    return tick_all

@@ -32,11 +32,24 @@ __all__ = [
 ]
 
 
-def compiled(world: World, tree: BehaviorTree | CompiledTree) -> CompiledTree:
-    """``tree`` compiled against the world's leaf registry and frame length."""
+def compiled(
+    world: World,
+    tree: BehaviorTree | CompiledTree,
+    *,
+    parallel_min_rows: int | None = None,
+) -> CompiledTree:
+    """``tree`` compiled against the world's leaf registry and frame length.
+
+    See :func:`~behaviors.compile.compile_tree` for ``parallel_min_rows``.
+    """
     if isinstance(tree, CompiledTree):
         return tree
-    return compile_tree(tree, LeafRegistry.of(world), world.resource(Time).dt)
+    return compile_tree(
+        tree,
+        LeafRegistry.of(world),
+        world.resource(Time).dt,
+        parallel_min_rows=parallel_min_rows,
+    )
 
 
 def behavior_system(
