@@ -323,6 +323,8 @@ class Recorder:
         if self.path is None:
             raise ValueError("Recorder.dataset: this recorder has no path=")
         self.flush()
+        if not Path(self.path).is_dir():  # nothing written yet: an empty dataset
+            return ds.dataset([], schema=self.schema, format="parquet")
         return ds.dataset(self.path, format="parquet", partitioning="hive")
 
     @property

@@ -443,31 +443,6 @@ def test_recorder_equals_snapshots_taken_by_hand(data: st.DataObject) -> None:
         world.close()
 
 
-def _dataset_before_any_frame_raises() -> bool:
-    from archetype_ecs import component, f32
-
-    @component
-    class Probe:
-        x: f32 = 0.0
-
-    world = World(threads=1)
-    world.spawn(Probe(1.0))
-    with tempfile.TemporaryDirectory() as tmp:
-        rec = Recorder(world, [Probe], every=5, path=f"{tmp}/run", attach=False)
-        try:
-            rec.dataset()
-        except FileNotFoundError:
-            return True
-        finally:
-            world.close()
-    return False
-
-
-@pytest.mark.xfail(
-    _dataset_before_any_frame_raises(),
-    reason="Recorder.dataset() raises FileNotFoundError until a part file is written",
-    strict=True,
-)
 def test_recorder_dataset_before_any_frame_is_empty(tmp_path: Any) -> None:
     """A recorder that has written nothing yet reads back as an empty dataset."""
     from archetype_ecs import component, f32
