@@ -329,6 +329,9 @@ class Components:
         self.schemas: list[ComponentSchema] = []
         # Components whose per-row added / changed ticks are stored (pay for use).
         self.tracked: set[ComponentId] = set()
+        # Called with each newly registered schema (the world installs per-component
+        # behavior here, e.g. the hierarchy for ChildOf).
+        self.on_register: list[Callable[[ComponentSchema], None]] = []
 
     def id_of(self, obj: object, where: str = "") -> ComponentId:
         """The id of a component class or instance, registering it on first use."""
@@ -367,6 +370,8 @@ class Components:
         self._ids[cls] = cid
         self._by_name[schema.name] = cid
         self.schemas.append(schema)
+        for hook in self.on_register:
+            hook(schema)
         return cid
 
     def by_name(self, name: str) -> ComponentId | None:

@@ -460,8 +460,10 @@ def hierarchy(world: World, *, on_despawn: DespawnPolicy | None = None) -> Hiera
     h = world.get_resource(Hierarchy)
     if h is None:
         h = Hierarchy(world)
-        h._install()
+        # Stored before installing: installing registers ChildOf, whose first
+        # registration calls hierarchy(world) again and must find this one.
         world.insert_resource(h)
+        h._install()
     if on_despawn is not None:
         h.on_despawn = on_despawn
     return h
@@ -686,3 +688,8 @@ def dangling(
         return np.empty(0, dtype=np.uint64)
     out: np.ndarray[Any, np.dtype[np.uint64]] = np.concatenate(found)
     return out
+
+
+# Installing the hierarchy when a world first meets ChildOf makes the despawn policy
+# hold even for worlds that only ever write ChildOf by hand.
+ChildOf.__ecs_on_register__ = staticmethod(hierarchy)  # type: ignore[attr-defined] # hook read by World

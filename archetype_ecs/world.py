@@ -249,6 +249,7 @@ class World:
             without ``prange`` are deterministic in any mode.)
         """
         self.components = Components()
+        self.components.on_register.append(self._component_registered)
         self.entities = EntityIndex()
         self.archetypes = Archetypes(self.components)
         self.change_tick = 1
@@ -306,6 +307,13 @@ class World:
     def is_alive_batch(self, entities: object) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Vectorized :meth:`is_alive`."""
         return self.entities.is_alive_batch(_as_ids(entities, "is_alive_batch"))
+
+    def _component_registered(self, schema: ComponentSchema) -> None:
+        # A component class may carry world set-up of its own (``ChildOf`` installs
+        # the hierarchy's despawn policy), run once per world on first use.
+        install = getattr(schema.cls, "__ecs_on_register__", None)
+        if install is not None:
+            install(self)
 
     def _checked(self) -> None:
         """After a top-level change: run observer cascades, then sanitize checks."""
