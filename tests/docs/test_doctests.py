@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 
 import archetype_ecs
+import behaviors
+import scripting
 from archetype_ecs import errors
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -36,9 +38,12 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTAL
 
 
 def _module_names() -> list[str]:
-    prefix = archetype_ecs.__name__ + "."
-    subs = pkgutil.walk_packages(archetype_ecs.__path__, prefix)
-    return sorted([archetype_ecs.__name__, *(m.name for m in subs)])
+    names: list[str] = []
+    for package in (archetype_ecs, behaviors, scripting):
+        prefix = package.__name__ + "."
+        subs = pkgutil.walk_packages(package.__path__, prefix)
+        names += [package.__name__, *(m.name for m in subs)]
+    return sorted(names)
 
 
 def _doctests(name: str) -> list[doctest.DocTest]:
