@@ -1,3 +1,34 @@
-"""Lua and Python scripts that read views and record commands (filled by issue #6)."""
+"""Lua and Python scripts that read views and record commands.
 
-__all__: list[str] = []
+:class:`ScriptEngine` loads scripts (``.lua`` untrusted, sandboxed; ``.py`` trusted, with
+guard rails) and runs each as a system with the access its header declares. See
+``docs/scripting.md`` for the API, the trust model and every limit.
+"""
+
+from scripting.api import Permissions, parse_header
+from scripting.engine import Script, ScriptEngine, ScriptStats
+from scripting.errors import (
+    PermissionDenied,
+    SandboxViolation,
+    ScriptError,
+    ScriptMemoryError,
+    ScriptTimeout,
+)
+from scripting.lua import LuaLimits, LuaSandbox
+from scripting.python import PythonScript
+
+__all__ = [
+    "LuaLimits",
+    "LuaSandbox",
+    "PermissionDenied",
+    "Permissions",
+    "PythonScript",
+    "SandboxViolation",
+    "Script",
+    "ScriptEngine",
+    "ScriptError",
+    "ScriptMemoryError",
+    "ScriptStats",
+    "ScriptTimeout",
+    "parse_header",
+]

@@ -1,0 +1,490 @@
+"""ScriptEngine: loads Lua / Python scripts and runs them as systems or behavior leaves.
+
+One engine per world. Each script has its own context (a Lua runtime, or a Python
+namespace), a persistent ``state`` table, a permission set from its header block, and
+counters (calls, time, failures, limit hits, refusals, violations). A failing call is
+reported and skipped; a script failing repeatedly, or over the violation threshold, is
+disabled. The frame and the other scripts go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+import numpy as np
+
+from archetype_ecs.component import schema_of
+from archetype_ecs.resources import Time
+from archetype_ecs.system import System, SystemContext, system
+from archetype_ecs.world import World
+from scripting.api import Permissions, PythonApi, Recorded, parse_header, replay
+from scripting.errors import (
+    PermissionDenied,
+    SandboxViolation,
+    ScriptError,
+    ScriptMemoryError,
+    ScriptTimeout,
+)
+from scripting.lua import LuaLimits, LuaSandbox, RawCommand
+from scripting.python import PythonScript
+
+__all__ = ["Script", "ScriptEngine", "ScriptStats"]
+
+Array = np.ndarray[Any, Any]
+_LANGUAGES = {".lua": "lua", ".py": "python"}
+
+
+@dataclass
+class ScriptStats:
+    """Counters of one script (security monitoring and profiling)."""
+
+    calls: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    time_ns: int = 0
+    limit_hits: int = 0
+    refusals: int = 0
+    violations: int = 0
+    disabled: bool = False
+    last_error: str = ""
+
+
+@dataclass
+class Script:
+    """One loaded script: source, language, permissions, runtime and counters."""
+
+    name: str
+    language: str
+    source: str
+    perms: Permissions
+    runtime: LuaSandbox | PythonScript
+    stats: ScriptStats = field(default_factory=ScriptStats)
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> Any:
+        """The persistent state (a dict for Python; a snapshot copy for Lua)."""
+        if isinstance(self.runtime, PythonScript):
+            return self.runtime.state
+        return None
+
+
+def _fmt(dtype: np.dtype[Any]) -> str:
+    return "d" if dtype.kind == "f" else "j"
+
+
+def _pack(arr: Array, fmt: str) -> bytes:
+    out = np.ascontiguousarray(arr, dtype="<f8" if fmt == "d" else "<i8")
+    return out.tobytes()
+
+
+def _merge_spawns(recs: list[Recorded]) -> list[Recorded]:
+    out: list[Recorded] = []
+    for op, args in recs:
+        if op == "spawn+" and out and out[-1][0] == "spawn_batch":
+            out[-1][1][0].update(args[0])
+        elif op in ("spawn", "spawn+"):
+            out.append(("spawn_batch", (dict(args[0]), args[1])))
+        else:
+            out.append((op, args))
+    return out
+
+
+class ScriptEngine:
+    """Load scripts and run them as systems (or batched behavior leaves).
+
+    Parameters
+    ----------
+    world
+        The world the scripts' systems run in.
+    components, resources
+        Types scripts may name in their headers (components already registered in
+        the world are found by name too; ``Time`` is always known).
+    limits
+        Lua limits (instruction budget, memory, size limits).
+    max_failures
+        Consecutive failed calls after which a script is disabled.
+    max_violations
+        Sandbox violations plus refused permissions after which it is disabled.
+
+    Examples
+    --------
+    >>> from archetype_ecs import World, component, f32
+    >>> @component
+    ... class Hp:
+    ...     v: f32 = 0.0
+    >>> w = World()
+    >>> _ = w.spawn_batch({Hp: {"v": [1.0, 2.0]}})
+    >>> eng = ScriptEngine(w, components=[Hp])
+    >>> src = "--! writes: Hp\\nfunction run(b)\\n  local v = {}\\n"
+    >>> src += "  for i = 1, b.n do v[i] = b.Hp.v[i] * 2 end\\n"
+    >>> src += "  ecs.set_batch(b.entity, 'Hp', {v = v})\\nend\\n"
+    >>> w.add_system(eng.system(eng.load(src, name="double", language="lua")))
+    >>> w.step()
+    >>> sorted(w.query(Hp).to_arrow().column("Hp.v").to_pylist())
+    [2.0, 4.0]
+    """
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        components: Sequence[type] = (),
+        resources: Sequence[type] = (),
+        limits: LuaLimits | None = None,
+        max_failures: int = 3,
+        max_violations: int = 3,
+    ) -> None:
+        self.world = world
+        self.limits = limits or LuaLimits()
+        self.max_failures = max_failures
+        self.max_violations = max_violations
+        self.scripts: dict[str, Script] = {}
+        self._components = {schema_of(c).name: c for c in components}
+        self._resources = {r.__name__: r for r in (Time, *resources)}
+        self._code_cache: dict[str, CodeType] = {}
+        self.last_statuses: Array | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    def load(
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        language: str | None = None,
+    ) -> Script:
+        """Load (or reload) a script from a file path or a source string.
+
+        The language comes from the extension (``.lua``, ``.py``) or ``language``.
+        Reloading a name keeps its state; unchanged content is not recompiled.
+
+        Raises
+        ------
+        ScriptError
+            On an unknown language, a bad header, a syntax or top-level error, or a
+            header naming an unknown component or resource.
+        """
+        if isinstance(source, Path) or (
+            "\n" not in source and source.endswith((".lua", ".py"))
+        ):
+            path = Path(source)
+            text = path.read_text()
+            name = name or path.name
+            language = language or _LANGUAGES.get(path.suffix)
+        else:
+            text = source
+            name = name or f"script{len(self.scripts)}"
+            language = language or _LANGUAGES.get(Path(name).suffix)
+        if language not in ("lua", "python"):
+            raise ScriptError(
+                name,
+                f"unknown script language {language!r}; use .lua / .py or language=",
+            )
+        perms = parse_header(text, name)
+        for comp in perms.readable():
+            self.component(comp, name)
+        for res in perms.resources:
+            self.resource_type(res, name)
+        old = self.scripts.get(name)
+        if old is not None and old.language == language:
+            runtime = old.runtime
+        else:
+            runtime = self._runtime(name, language)
+        if isinstance(runtime, LuaSandbox):
+            runtime.configure(
+                " ".join(perms.reads),
+                " ".join(perms.writes),
+                " ".join(perms.resources),
+                spawn=perms.spawn,
+                despawn=perms.despawn,
+                schema=self._schema(perms),
+            )
+        runtime.load(text)
+        script = Script(name, language, text, perms, runtime)
+        if old is not None:
+            script.stats, script.logs = old.stats, old.logs
+        self.scripts[name] = script
+        return script
+
+    def _runtime(self, name: str, language: str) -> LuaSandbox | PythonScript:
+        if language == "lua":
+            return LuaSandbox(name, self.limits)
+        return PythonScript(name, self._code_cache)
+
+    def component(self, comp: str, script: str) -> type:
+        """The component type a script names (engine list, then the world's)."""
+        cls = self._components.get(comp)
+        if cls is None:
+            reg = self.world.components
+            cid = reg._by_name.get(comp)
+            if cid is not None:
+                cls = reg.schemas[cid].cls
+        if cls is None:
+            raise ScriptError(
+                script,
+                f"header names unknown component {comp!r}; pass it in "
+                "ScriptEngine(world, components=[...])",
+            )
+        return cls
+
+    def resource_type(self, res: str, script: str) -> type:
+        """The resource type a script names."""
+        if res not in self._resources:
+            raise ScriptError(
+                script,
+                f"header names unknown resource {res!r}; pass it in "
+                "ScriptEngine(world, resources=[...])",
+            )
+        return self._resources[res]
+
+    def _schema(self, perms: Permissions) -> str:
+        parts = []
+        for comp in perms.readable():
+            s = schema_of(self.component(comp, ""))
+            fields = ",".join(
+                f"{f.name}={_fmt(np.dtype(f.type.dtype))}"
+                for f in s.fields
+                if not f.type.shape
+            )
+            parts.append(f"{comp}:{fields}")
+        return ";".join(parts)
+
+    # ------------------------------------------------------------------ running
+
+    def system(
+        self,
+        script: str | Script,
+        *,
+        query: Sequence[type | str] | None = None,
+        entry: str = "run",
+        name: str | None = None,
+        phase: str = "update",
+        before: Sequence[str] = (),
+        after: Sequence[str] = (),
+    ) -> System:
+        """A python-kind :class:`System` calling ``entry(batch)`` once per run.
+
+        The batch holds the entities the query matches (all archetypes together):
+        ``batch.n``, ``batch.entity`` and ``batch.<Component>.<field>`` arrays
+        (Lua tables, or a dict of numpy arrays in Python). The declared access
+        comes from the script header.
+        """
+        sc = script if isinstance(script, Script) else self.scripts[script]
+        perms = sc.perms
+        names = [
+            q if isinstance(q, str) else schema_of(q).name
+            for q in (query or perms.readable())
+        ]
+        for comp in names:
+            if comp not in perms.readable():
+                raise PermissionDenied(
+                    sc.name,
+                    f"permission denied: query({comp}) needs 'reads: {comp}' in the script header",
+                )
+        comps = [self.component(c, sc.name) for c in names]
+
+        def body(ctx: SystemContext) -> None:
+            self._run_system(sc.name, ctx, comps, entry)
+
+        body.__name__ = name or sc.name
+        made = system(
+            body,
+            name=name or sc.name,
+            phase=phase,
+            reads=[self.component(c, sc.name) for c in perms.readable()],
+            writes=[self.component(c, sc.name) for c in perms.writes],
+            resources=[self._resources[r] for r in perms.resources],
+            commands=True,
+            before=before,
+            after=after,
+        )
+        assert isinstance(made, System)
+        return made
+
+    def _run_system(
+        self, name: str, ctx: SystemContext, comps: list[type], entry: str
+    ) -> None:
+        sc = self.scripts[name]
+        if sc.stats.disabled:
+            return
+        cols: dict[str, list[Array]] = {"entity": []}
+        for ents, *views in ctx.query(*comps):
+            cols["entity"].append(np.asarray(ents))
+            for cls, view in zip(comps, views, strict=True):
+                s = schema_of(cls)
+                for f in s.fields:
+                    if not f.type.shape:
+                        key = f"{s.name}.{f.name}"
+                        cols.setdefault(key, []).append(
+                            np.asarray(getattr(view, f.name))
+                        )
+        batch = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
+        recorded = self.call(name, batch, entry=entry, phase=ctx.system.phase)
+        if recorded:
+            try:
+                replay(recorded, ctx.commands)
+            except Exception as exc:  # bad values: the call failed, nothing recorded
+                self._fail(sc, ScriptError(name, f"commands refused: {exc}"))
+
+    def call(
+        self,
+        name: str,
+        batch: dict[str, Array],
+        *,
+        entry: str = "run",
+        statuses: int = 0,
+        phase: str = "",
+    ) -> list[Recorded] | None:
+        """Call a script on one batch; its commands, or None when it failed.
+
+        Failures are counted, kept in ``stats.last_error`` and skipped (never
+        raised); the script is disabled past ``max_failures`` / ``max_violations``.
+        With ``statuses > 0`` the statuses are kept in ``self.last_statuses``.
+        """
+        sc = self.scripts[name]
+        if sc.stats.disabled:
+            return None
+        n = len(batch.get("entity", next(iter(batch.values()), np.zeros(0))))
+        start = time.perf_counter_ns()
+        try:
+            recorded = self._call(sc, batch, entry, n, statuses)
+        except ScriptError as exc:
+            self._fail(sc, exc)
+            return None
+        finally:
+            end = time.perf_counter_ns()
+            sc.stats.calls += 1
+            sc.stats.time_ns += end - start
+            self.world.profiler.record(
+                "script", name, phase, start, end, 0, n, python=True
+            )
+        sc.stats.consecutive_failures = 0
+        return recorded
+
+    def _call(
+        self, sc: Script, batch: dict[str, Array], entry: str, n: int, statuses: int
+    ) -> list[Recorded]:
+        rt = sc.runtime
+        if isinstance(rt, PythonScript):
+            api = PythonApi(
+                sc.name,
+                sc.perms,
+                {c: self.component(c, sc.name) for c in sc.perms.readable()},
+            )
+            api.resource_values = self._resource_values(sc)
+            view = {k: v.copy() for k, v in batch.items()}
+            try:
+                out = rt.call(entry, view, api)
+            finally:
+                sc.stats.refusals += api.refusals
+                sc.logs[:] = (sc.logs + api.logs)[-100:]
+            self.last_statuses = np.asarray(out, np.int64) if statuses else None
+            return api.recorded
+        for res, values in self._resource_values(sc).items():
+            lay = ",".join(
+                f"{k}={'d' if isinstance(v, float) else 'j'}" for k, v in values.items()
+            )
+            blob = b"".join(
+                _pack(np.array([v]), "d" if isinstance(v, float) else "j")
+                for v in values.values()
+            )
+            rt.set_resource(res, lay, blob)
+        keys = list(batch)
+        lay = ",".join(
+            f"{k}={'j' if k == 'entity' else _fmt(batch[k].dtype)}" for k in keys
+        )
+        blob = b"".join(
+            _pack(batch[k], "j" if k == "entity" else _fmt(batch[k].dtype))
+            for k in keys
+        )
+        v0, r0 = rt.violations, rt.refusals
+        try:
+            out = rt.call(entry, n, lay, blob, statuses=statuses)
+        finally:
+            sc.stats.violations += rt.violations - v0
+            sc.stats.refusals += rt.refusals - r0
+            sc.logs[:] = (sc.logs + rt.logs)[-100:]
+            rt.logs.clear()
+            raw = rt.take_commands()
+        self.last_statuses = np.frombuffer(out, "<i8").copy() if statuses else None
+        return _merge_spawns([self._decode(sc, c) for c in raw])
+
+    def _resource_values(self, sc: Script) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for res in sc.perms.resources:
+            obj: Any = self.world.get_resource(self._resources[res])
+            if obj is None:
+                continue
+            attrs = (
+                {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+                if dataclasses.is_dataclass(obj)
+                else dict(vars(obj))
+            )
+            out[res] = {
+                k: v
+                for k, v in attrs.items()
+                if isinstance(v, int | float) and not k.startswith("_")
+            }
+        return out
+
+    def _decode(self, sc: Script, c: RawCommand) -> Recorded:
+        ents = np.frombuffer(c.entities, "<i8").astype(np.uint64)
+        cols: dict[str, Array] | None = None
+        if c.layout:
+            cols = {}
+            for k, part in enumerate(c.layout.split(",")):
+                fname, fmt = part.split("=")
+                cols[fname] = np.frombuffer(
+                    c.values, "<f8" if fmt == "d" else "<i8", c.n, k * 8 * c.n
+                ).copy()
+        if c.op == "despawn":
+            return ("despawn_batch", (ents,))
+        cls = self.component(c.component, sc.name)
+        if c.op == "set":
+            return ("set_batch", (ents, cls, cols or {}))
+        if c.op == "insert":
+            return ("insert_batch", (ents, cls, cols))
+        if c.op == "remove":
+            return ("remove_batch", (ents, cls))
+        return (c.op, ({cls: cols}, c.n))  # "spawn" / "spawn+", merged by _merge
+
+    def _fail(self, sc: Script, exc: ScriptError) -> None:
+        st = sc.stats
+        st.failures += 1
+        st.consecutive_failures += 1
+        st.last_error = str(exc)
+        if isinstance(exc, ScriptTimeout | ScriptMemoryError):
+            st.limit_hits += 1
+        if isinstance(exc, SandboxViolation) and not isinstance(sc.runtime, LuaSandbox):
+            st.violations += 1
+        if (
+            st.consecutive_failures >= self.max_failures
+            or st.violations + st.refusals >= self.max_violations
+        ):
+            st.disabled = True
+
+    # ------------------------------------------------------------------ reporting
+
+    def enable(self, name: str) -> None:
+        """Re-enable a disabled script and reset its consecutive-failure count."""
+        st = self.scripts[name].stats
+        st.disabled, st.consecutive_failures = False, 0
+
+    def report(self) -> list[dict[str, Any]]:
+        """One dict of counters per script (name, language, calls, time_ms, ...)."""
+        return [
+            {
+                "name": s.name,
+                "language": s.language,
+                **dataclasses.asdict(s.stats),
+                "time_ms": s.stats.time_ns / 1e6,
+            }
+            for s in self.scripts.values()
+        ]
