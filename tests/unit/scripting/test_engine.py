@@ -1,0 +1,204 @@
+"""ScriptEngine: loading, systems, state, compile cache, failure isolation, stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archetype_ecs import World
+from scripting import ScriptEngine, ScriptError
+from tests.unit.scripting._components import SHp, SPos, SVel
+
+MOVE = """--! reads: SVel
+--! writes: SPos
+--! resources: Time
+function run(b)
+  local dt = ecs.resource("Time").dt
+  local x = {}
+  for i = 1, b.n do x[i] = b.SPos.x[i] + b.SVel.dx[i] * dt end
+  ecs.set_batch(b.entity, "SPos", {x = x})
+end
+"""
+
+MOVE_PY = """#! reads: SVel
+#! writes: SPos
+#! resources: Time
+def run(b, ecs):
+    dt = ecs.resource("Time")["dt"]
+    ecs.set_batch(b["entity"], "SPos", {"x": b["SPos.x"] + b["SVel.dx"] * dt})
+"""
+
+
+def xs(world: World) -> list[float]:
+    return world.query(SPos).to_arrow().column("SPos.x").to_pylist()
+
+
+@pytest.mark.parametrize(("src", "name"), [(MOVE, "move.lua"), (MOVE_PY, "move.py")])
+def test_script_system_moves_entities(
+    world: World, engine: ScriptEngine, src: str, name: str
+) -> None:
+    world.add_system(engine.system(engine.load(src, name=name)))
+    world.step()
+    assert xs(world) == pytest.approx(np.arange(4.0) + 1 / 60)
+    rep = engine.report()[0]
+    assert rep["calls"] == 1
+    assert rep["failures"] == 0
+
+
+def test_language_from_file_extension(
+    tmp_path: Path, world: World, engine: ScriptEngine
+) -> None:
+    p = tmp_path / "mover.lua"
+    p.write_text(MOVE)
+    sc = engine.load(p)
+    assert (sc.name, sc.language) == ("mover.lua", "lua")
+    sc2 = engine.load(str(p), name="again")
+    assert sc2.language == "lua"
+
+
+def test_unknown_language_is_refused(engine: ScriptEngine) -> None:
+    with pytest.raises(ScriptError, match="unknown script language"):
+        engine.load("x = 1", name="thing")
+
+
+def test_unknown_header_component_is_refused(engine: ScriptEngine) -> None:
+    with pytest.raises(ScriptError, match="unknown component 'Nope'"):
+        engine.load("--! reads: Nope\n", name="a.lua")
+
+
+def test_state_persists_across_frames_and_reloads(
+    world: World, engine: ScriptEngine
+) -> None:
+    src = """--! writes: SHp
+--! reads: SPos
+function run(b)
+  state.n = (state.n or 0) + 1
+  ecs.insert(b.entity, "SHp", {v = state.n})
+end
+"""
+    world.add_system(engine.system(engine.load(src, name="count.lua"), query=["SPos"]))
+    world.step()
+    world.step()
+    engine.load(src + "\n-- edited\n", name="count.lua")
+    world.step()
+    assert set(world.query(SHp).to_arrow().column("SHp.v").to_pylist()) == {3}
+
+
+def test_unchanged_script_is_not_recompiled(engine: ScriptEngine) -> None:
+    sc = engine.load(MOVE, name="m.lua")
+    engine.load(MOVE, name="m.lua")
+    assert sc.runtime.compiles == 1
+    engine.load(MOVE + "\n", name="m.lua")
+    assert sc.runtime.compiles == 2
+
+
+def test_python_code_objects_are_cached_by_content(engine: ScriptEngine) -> None:
+    a = engine.load(MOVE_PY, name="a.py")
+    b = engine.load(MOVE_PY, name="b.py")
+    assert a.runtime.compiles + b.runtime.compiles == 1
+
+
+def test_failing_script_is_skipped_and_others_go_on(
+    world: World, engine: ScriptEngine
+) -> None:
+    bad = "--! reads: SPos\nfunction run(b)\n  error('boom')\nend\n"
+    world.add_system(engine.system(engine.load(bad, name="bad.lua")))
+    world.add_system(engine.system(engine.load(MOVE, name="good.lua")))
+    world.step()
+    assert xs(world) == pytest.approx(np.arange(4.0) + 1 / 60)
+    st = engine.scripts["bad.lua"].stats
+    assert st.failures == 1
+    assert "bad.lua:3: boom" in st.last_error
+
+
+def test_repeatedly_failing_script_is_disabled(
+    world: World, engine: ScriptEngine
+) -> None:
+    bad = "--! reads: SPos\nfunction run(b) error('boom') end\n"
+    world.add_system(engine.system(engine.load(bad, name="bad.lua")))
+    for _ in range(5):
+        world.step()
+    st = engine.scripts["bad.lua"].stats
+    assert st.disabled
+    assert st.calls == engine.max_failures
+    engine.enable("bad.lua")
+    assert not st.disabled
+
+
+def test_failed_call_records_no_commands(world: World, engine: ScriptEngine) -> None:
+    src = """--! reads: SVel
+--! writes: SPos
+function run(b)
+  ecs.set_batch(b.entity, "SPos", {x = 99})
+  error("after recording")
+end
+"""
+    world.add_system(engine.system(engine.load(src, name="half.lua")))
+    world.step()
+    assert 99.0 not in xs(world)
+
+
+def test_timeout_counts_as_limit_hit(world: World, engine: ScriptEngine) -> None:
+    src = "--! reads: SPos\nfunction run(b) while true do end end\n"
+    world.add_system(engine.system(engine.load(src, name="spin.lua")))
+    world.step()
+    st = engine.scripts["spin.lua"].stats
+    assert st.limit_hits == 1
+    assert "instruction budget" in st.last_error
+
+
+def test_profiler_gets_script_spans(world: World, engine: ScriptEngine) -> None:
+    world.profiler.enabled = True
+    world.add_system(engine.system(engine.load(MOVE, name="m.lua")))
+    world.step()
+    kinds = world.profiler.stats_table().column("kind").to_pylist()
+    assert "script" in kinds
+
+
+def test_logs_are_kept(world: World, engine: ScriptEngine) -> None:
+    src = "--! reads: SPos\nfunction run(b) print('n', b.n); ecs.log('hi') end\n"
+    world.add_system(engine.system(engine.load(src, name="log.lua")))
+    world.step()
+    assert engine.scripts["log.lua"].logs == ["n\t4", "hi"]
+
+
+def test_spawn_despawn_remove_insert(world: World, engine: ScriptEngine) -> None:
+    src = """--! reads: SPos
+--! writes: SVel, SFrozen, SPos
+--! spawn: yes
+--! despawn: yes
+function run(b)
+  ecs.spawn({SPos = {x = 50, y = 1}, SFrozen = true})
+  ecs.despawn(b.entity[1])
+  ecs.remove({b.entity[2]}, "SVel")
+  ecs.insert(b.entity[3], "SFrozen")
+  ecs.set(b.entity[4], "SPos", {y = 5})
+end
+"""
+    world.add_system(engine.system(engine.load(src, name="all.lua"), query=["SPos"]))
+    world.step()
+    assert engine.scripts["all.lua"].stats.failures == 0
+    t = world.query(SPos).to_arrow().to_pydict()
+    assert sorted(t["SPos.x"]) == [1.0, 2.0, 3.0, 50.0]
+    assert 5.0 in t["SPos.y"]
+    assert world.query(SVel).count() == 2
+
+
+def test_batched_call_returns_statuses(engine: ScriptEngine) -> None:
+    engine.load(
+        "function tick(b) local r = {} for i = 1, b.n do r[i] = i % 2 end return r end",
+        name="leaf.lua",
+    )
+    engine.call(
+        "leaf.lua", {"rows": np.arange(4, dtype=np.int64)}, entry="tick", statuses=4
+    )
+    assert engine.last_statuses is not None
+    assert engine.last_statuses.tolist() == [1, 0, 1, 0]
+
+
+def test_query_of_undeclared_component_is_refused(engine: ScriptEngine) -> None:
+    sc = engine.load("--! reads: SPos\n", name="q.lua")
+    with pytest.raises(ScriptError, match="reads: SVel"):
+        engine.system(sc, query=[SVel])
