@@ -469,7 +469,8 @@ class ReferenceWorld:
     ) -> np.ndarray[Any, np.dtype[np.uint64]]:
         """Spawn ``n`` entities; values as in ``World.spawn_batch``."""
         if isinstance(components, pa.Table | pa.RecordBatch):
-            components, n = self._from_arrow(components, classes), components.num_rows
+            rows = components.num_rows
+            components, n = self._from_arrow(components, classes), rows
         if n is None:
             n = next(
                 _row_count(schema_of(c), v)
