@@ -288,7 +288,7 @@ function host.new_env(api)
   env.setmetatable, env.rawset, env.rawget = safe_setmetatable, safe_rawset, safe_rawget
   env.collectgarbage = safe_collectgarbage
   env.print = host.print
-  env.string = string_t
+  env.string = locked(string_t, "string", {dump = true})
   local tbl = copy(table, "insert remove sort pack unpack")
   tbl.concat, tbl.move = concat, move
   env.table = tbl
