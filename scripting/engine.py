@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from archetype_ecs.commands import CommandBuffer
 from archetype_ecs.component import schema_of
 from archetype_ecs.resources import Time
 from archetype_ecs.system import System, SystemContext, system
@@ -150,6 +151,7 @@ class ScriptEngine:
         self._resources = {r.__name__: r for r in (Time, *resources)}
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
+        self.pending = CommandBuffer("scripts")
 
     # ------------------------------------------------------------------ loading
 
@@ -308,6 +310,49 @@ class ScriptEngine:
         assert isinstance(made, System)
         return made
 
+    def leaf_fn(
+        self,
+        script: str | Script,
+        components: Sequence[type | str],
+        *,
+        entry: str = "tick",
+    ) -> Callable[..., Array]:
+        """A batched behavior-leaf function ``f(rows, *fields) -> statuses``.
+
+        The script's ``entry(batch)`` gets ``batch.n``, ``batch.row`` and
+        ``batch.<Component>.<field>`` for the agents at the leaf, and returns one
+        status per agent. Commands go to :attr:`pending` (apply them with
+        ``world.apply(engine.take_pending())``). A failing call returns FAILURE (2)
+        for every agent. Register it with
+        ``behaviors.leaves.leaf(name, kind=..., reads=[...], batched=True)(fn)``.
+        """
+        sc = script if isinstance(script, Script) else self.scripts[script]
+        comps = [
+            self.component(c, sc.name) if isinstance(c, str) else c for c in components
+        ]
+        keys = [
+            f"{schema_of(c).name}.{f.name}" for c in comps for f in schema_of(c).fields
+        ]
+
+        def call(rows: Array, *fields: Array) -> Array:
+            rows = np.asarray(rows, np.int64)
+            batch = {"row": rows}
+            batch.update(
+                {k: np.asarray(a)[rows] for k, a in zip(keys, fields, strict=False)}
+            )
+            recorded = self.call(sc.name, batch, entry=entry, statuses=rows.size)
+            if recorded is None or self.last_statuses is None:
+                return np.full(rows.size, 2, np.int64)
+            replay(recorded, self.pending)
+            return self.last_statuses
+
+        return call
+
+    def take_pending(self) -> CommandBuffer:
+        """The commands leaves recorded since the last take (a fresh buffer)."""
+        out, self.pending = self.pending, CommandBuffer("scripts")
+        return out
+
     def _run_system(
         self, name: str, ctx: SystemContext, comps: list[type], entry: str
     ) -> None:
@@ -351,7 +396,8 @@ class ScriptEngine:
         sc = self.scripts[name]
         if sc.stats.disabled:
             return None
-        n = len(batch.get("entity", next(iter(batch.values()), np.zeros(0))))
+        first = batch.get("entity", batch.get("row"))
+        n = len(first) if first is not None else 0
         start = time.perf_counter_ns()
         try:
             recorded = self._call(sc, batch, entry, n, statuses)
