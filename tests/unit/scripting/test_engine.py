@@ -192,7 +192,7 @@ def test_batched_call_returns_statuses(engine: ScriptEngine) -> None:
         name="leaf.lua",
     )
     engine.call(
-        "leaf.lua", {"rows": np.arange(4, dtype=np.int64)}, entry="tick", statuses=4
+        "leaf.lua", {"row": np.arange(4, dtype=np.int64)}, entry="tick", statuses=4
     )
     assert engine.last_statuses is not None
     assert engine.last_statuses.tolist() == [1, 0, 1, 0]
