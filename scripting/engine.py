@@ -32,6 +32,7 @@ from scripting.errors import (
     ScriptMemoryError,
     ScriptTimeout,
 )
+from scripting.isolated import IsolatedLimits, IsolatedPythonScript, decode
 from scripting.lua import LuaLimits, LuaSandbox, RawCommand
 from scripting.python import PythonScript
 
@@ -64,7 +65,7 @@ class Script:
     language: str
     source: str
     perms: Permissions
-    runtime: LuaSandbox | PythonScript
+    runtime: LuaSandbox | PythonScript | IsolatedPythonScript
     stats: ScriptStats = field(default_factory=ScriptStats)
     logs: list[str] = field(default_factory=list)
 
@@ -144,6 +145,7 @@ class ScriptEngine:
     ) -> None:
         self.world = world
         self.limits = limits or LuaLimits()
+        self.isolated_limits = IsolatedLimits()
         self.max_failures = max_failures
         self.max_violations = max_violations
         self.scripts: dict[str, Script] = {}
@@ -161,11 +163,14 @@ class ScriptEngine:
         *,
         name: str | None = None,
         language: str | None = None,
+        isolated: bool = False,
     ) -> Script:
         """Load (or reload) a script from a file path or a source string.
 
         The language comes from the extension (``.lua``, ``.py``) or ``language``.
         Reloading a name keeps its state; unchanged content is not recompiled.
+        ``isolated=True`` runs a Python script in a worker process with OS limits
+        (the mode for untrusted Python).
 
         Raises
         ------
@@ -195,8 +200,14 @@ class ScriptEngine:
         for res in perms.resources:
             self.resource_type(res, name)
         old = self.scripts.get(name)
-        if old is not None and old.language == language:
+        if (
+            old is not None
+            and old.language == language
+            and isinstance(old.runtime, IsolatedPythonScript) == isolated
+        ):
             runtime = old.runtime
+        elif isolated and language == "python":
+            runtime = IsolatedPythonScript(name, self.isolated_limits)
         else:
             runtime = self._runtime(name, language)
         if isinstance(runtime, LuaSandbox):
@@ -418,6 +429,14 @@ class ScriptEngine:
         self, sc: Script, batch: dict[str, Array], entry: str, n: int, statuses: int
     ) -> list[Recorded]:
         rt = sc.runtime
+        if isinstance(rt, IsolatedPythonScript):
+            r0 = rt.refusals
+            comps = {c: self.component(c, sc.name) for c in sc.perms.readable()}
+            try:
+                cmds = rt.call(entry, batch, sc.perms, self._resource_values(sc))
+            finally:
+                sc.stats.refusals += rt.refusals - r0
+            return decode(cmds, comps)
         if isinstance(rt, PythonScript):
             api = PythonApi(
                 sc.name,
@@ -517,6 +536,12 @@ class ScriptEngine:
             st.disabled = True
 
     # ------------------------------------------------------------------ reporting
+
+    def close(self) -> None:
+        """Stop the worker processes of isolated scripts."""
+        for s in self.scripts.values():
+            if isinstance(s.runtime, IsolatedPythonScript):
+                s.runtime.close()
 
     def enable(self, name: str) -> None:
         """Re-enable a disabled script and reset its consecutive-failure count."""

@@ -244,7 +244,9 @@ smt.__metatable = false
 local function safe_setmetatable(t, mt)
   if protected[t] then violation("setmetatable on a protected table") end
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then violation("__gc finalizers") end
-  return setmetatable(t, mt)
+  local ok, r = pcall(setmetatable, t, mt)
+  if not ok then error((s_gsub(tostring(r), "^prelude:%d+: ", "")), 2) end
+  return r
 end
 local function safe_rawset(t, k, v)
   if protected[t] then violation("rawset on a protected table") end

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from scripting.errors import SandboxViolation, ScriptError
+from scripting.errors import SandboxViolation, ScriptError, ScriptMemoryError
 
 __all__ = ["ALLOWED_IMPORTS", "PythonScript"]
 
@@ -208,6 +208,8 @@ class PythonScript:
             return go()
         except ScriptError:
             raise
+        except MemoryError:
+            raise ScriptMemoryError(self.name, "memory limit exceeded") from None
         except Exception as exc:  # a script's own failure: report with file:line
             frames = [
                 f

@@ -1,0 +1,103 @@
+"""Isolated Python mode: real worker processes with OS limits.
+
+Reading files, opening sockets, importing os / subprocess / ctypes, memory bombs and
+endless loops are blocked or killed within their limits; the host goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from archetype_ecs import World
+from scripting import (
+    PermissionDenied,
+    Permissions,
+    SandboxViolation,
+    ScriptEngine,
+    ScriptError,
+    ScriptMemoryError,
+    ScriptTimeout,
+)
+from scripting.isolated import IsolatedLimits, IsolatedPythonScript
+from tests.unit.scripting._components import SPos
+
+PERMS = Permissions(reads=("SPos",), writes=("SPos",))
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[IsolatedPythonScript]:
+    w = IsolatedPythonScript("iso.py", IsolatedLimits(call_timeout=2, memory=1 << 30))
+    yield w
+    w.close()
+
+
+def run(worker: IsolatedPythonScript, body: str) -> object:
+    worker.load("import numpy as np\nimport math\ndef run(b, ecs):\n" + body + "\n")
+    return worker.call("run", {"entity": np.arange(2, dtype=np.uint64)}, PERMS, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "match"),
+    [
+        ("    np.fromfile('/etc/passwd')", ScriptError, "iso.py:4"),
+        ("    np.loadtxt('/etc/hostname', dtype=str)", ScriptError, "open files"),
+        ("    np.save('{mark}', np.ones(3))", ScriptError, "open files"),
+        ("    np.ctypeslib.load_library('libc', '/lib')", ScriptError, "iso.py"),
+        ("    x = [0] * 10**10", ScriptMemoryError, "memory"),
+        ("    x = np.ones(10**10)", ScriptMemoryError, "memory"),
+        ("    while True: pass", ScriptTimeout, "killed"),
+        ("    import os", SandboxViolation, "import of 'os'"),
+        ("    import subprocess", SandboxViolation, "import of 'subprocess'"),
+        ("    import ctypes", SandboxViolation, "import of 'ctypes'"),
+        ("    import socket", SandboxViolation, "import of 'socket'"),
+        ("    f = open('/etc/passwd')", SandboxViolation, "open"),
+        ("    x = np.__class__", SandboxViolation, "dunder"),
+        ("    ecs.despawn(b['entity'])", PermissionDenied, "despawn: yes"),
+    ],
+)
+def test_blocked_in_the_worker(
+    worker: IsolatedPythonScript,
+    tmp_path: Path,
+    body: str,
+    error: type[Exception],
+    match: str,
+) -> None:
+    mark = tmp_path / "pwned.npy"
+    with pytest.raises(error, match=match):
+        run(worker, body.format(mark=mark))
+    assert not mark.exists()
+    assert run(worker, "    return 1") == []  # the worker (or its successor) answers
+
+
+def test_worker_has_empty_environment(worker: IsolatedPythonScript) -> None:
+    out = run(
+        worker, "    ecs.set_batch(b['entity'], 'SPos', {'x': float(len(str(np)))})"
+    )
+    assert isinstance(out, list)
+    assert len(out) == 1
+
+
+def test_isolated_script_system_matches_trusted(tmp_path: Path) -> None:
+    src = """#! reads: SPos
+#! writes: SPos
+def run(b, ecs):
+    ecs.set_batch(b["entity"], "SPos", {"x": b["SPos.x"] * 2 + 1})
+"""
+
+    def final(isolated: bool) -> list[float]:
+        w = World()
+        w.spawn_batch({SPos: {"x": np.arange(5.0)}})
+        eng = ScriptEngine(w, components=[SPos])
+        try:
+            w.add_system(eng.system(eng.load(src, name="d.py", isolated=isolated)))
+            w.run(3)
+            assert eng.scripts["d.py"].stats.failures == 0
+        finally:
+            eng.close()
+        return w.query(SPos).to_arrow().column("SPos.x").to_pylist()
+
+    assert final(isolated=True) == final(isolated=False)
