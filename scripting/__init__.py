@@ -14,10 +14,13 @@ from scripting.errors import (
     ScriptMemoryError,
     ScriptTimeout,
 )
+from scripting.isolated import IsolatedLimits, IsolatedPythonScript
 from scripting.lua import LuaLimits, LuaSandbox
 from scripting.python import PythonScript
 
 __all__ = [
+    "IsolatedLimits",
+    "IsolatedPythonScript",
     "LuaLimits",
     "LuaSandbox",
     "PermissionDenied",
