@@ -91,9 +91,50 @@ _FORBIDDEN_NAMES = frozenset(
 )
 
 
+# numpy's file / process / foreign-code doors (trusted mode has no file access)
+_FORBIDDEN_ATTRS = frozenset(
+    {
+        "fromfile",
+        "tofile",
+        "save",
+        "savez",
+        "savez_compressed",
+        "load",
+        "loadtxt",
+        "savetxt",
+        "genfromtxt",
+        "fromregex",
+        "memmap",
+        "open_memmap",
+        "DataSource",
+        "dump",
+        "dumps",
+        "ctypeslib",
+        "ctypes",
+        "lib",
+        "core",
+        "compat",
+        "f2py",
+        "testing",
+        "distutils",
+        "os",
+        "sys",
+        "show_config",
+        "info",
+        "source",
+    }
+)
+
+
 def _check(tree: ast.AST, name: str) -> None:
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
+        if isinstance(node, ast.Attribute) and node.attr in _FORBIDDEN_ATTRS:
+            raise SandboxViolation(
+                name,
+                f"attribute '.{node.attr}' is refused (file, process or native access)",
+                line,
+            )
         if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
             raise SandboxViolation(
                 name, f"dunder attribute access '.{node.attr}' is refused", line
