@@ -371,6 +371,11 @@ class ScriptEngine:
         if sc.stats.disabled:
             return
         cols: dict[str, list[Array]] = {"entity": []}
+        for cls in comps:  # every key exists even when nothing matches
+            s = schema_of(cls)
+            for f in s.fields:
+                if not f.type.shape:
+                    cols[f"{s.name}.{f.name}"] = []
         for ents, *views in ctx.query(*comps):
             cols["entity"].append(np.asarray(ents))
             for cls, view in zip(comps, views, strict=True):
@@ -381,7 +386,14 @@ class ScriptEngine:
                         cols.setdefault(key, []).append(
                             np.asarray(getattr(view, f.name))
                         )
-        batch = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
+        batch = {
+            k: (
+                np.concatenate(v)
+                if v
+                else np.zeros(0, np.uint64 if k == "entity" else np.float64)
+            )
+            for k, v in cols.items()
+        }
         recorded = self.call(name, batch, entry=entry, phase=ctx.system.phase)
         if recorded:
             try:

@@ -202,3 +202,11 @@ def test_query_of_undeclared_component_is_refused(engine: ScriptEngine) -> None:
     sc = engine.load("--! reads: SPos\n", name="q.lua")
     with pytest.raises(ScriptError, match="reads: SVel"):
         engine.system(sc, query=[SVel])
+
+
+def test_empty_query_still_gets_every_column(engine: ScriptEngine) -> None:
+    w = engine.world
+    src = "--! reads: SHp\nfunction run(b) assert(b.n == 0 and #b.SHp.v == 0) end\n"
+    w.add_system(engine.system(engine.load(src, name="empty.lua")))
+    w.step()
+    assert engine.scripts["empty.lua"].stats.failures == 0
