@@ -544,6 +544,14 @@ function host.call_entry(env, entry, batch, want)
   end
   return ""
 end
+function host.call_all(limit, env, entry, n, layout, blob, want)
+  local batch = host.make_batch(n, layout, blob)
+  local ok, kind, msg, tb, res = host.run(limit, host.call_entry, env, entry, batch, want)
+  local out = ""
+  if #logs > 0 then out = host.take_logs() end
+  return ok, kind, msg, tb, res or "", counts.violation, counts.denied, out, #cmds
+end
+
 function host.take_commands()
   local out = cmds
   cmds = {}
@@ -609,6 +617,8 @@ class LuaSandbox:
         self._host = make(cfg, _PRELUDE.encode())
         self._hash = ""
         self._env: Any = None
+        self._call_all = self._host.call_all
+        self._pending = 0
         self.configure("", "", "", spawn=False, despawn=False, schema="")
 
     def configure(
@@ -671,24 +681,36 @@ class LuaSandbox:
         """
         if self._env is None:
             raise ScriptError(self.name, "no script loaded")
-        host = self._host
-
-        def go() -> Any:
-            batch = host.make_batch(n, layout.encode(), blob)
-            return host.run(
+        try:
+            res = self._call_all(
                 self.limits.instructions,
-                host.call_entry,
                 self._env,
                 entry.encode(),
-                batch,
+                n,
+                layout.encode(),
+                blob,
                 statuses,
             )
-
-        out = self._run(go)
+        except lua54.LuaMemoryError as exc:
+            self._take_counts()
+            self._pending = 1  # drop whatever the failed call recorded
+            raise ScriptMemoryError(
+                self.name, f"memory limit exceeded ({exc})"
+            ) from None
+        ok, kind, msg, tb, out, v, d, logs, self._pending = res
+        self.violations, self.refusals = int(v), int(d)
+        if logs:
+            self.logs.extend(_text(logs).split("\n"))
+            del self.logs[: -self.limits.max_logs]
+        if not ok:
+            raise self._error(_text(kind), _text(msg), _text(tb))
         return out if isinstance(out, bytes) else b""
 
     def take_commands(self) -> list[RawCommand]:
         """The commands recorded since the last take, in order."""
+        if not self._pending:
+            return []
+        self._pending = 0
         lst, count = self._host.take_commands()
         out = []
         for i in range(1, int(count) + 1):
