@@ -71,7 +71,11 @@ class Script:
 
     @property
     def state(self) -> Any:
-        """The persistent state (a dict for Python; a snapshot copy for Lua)."""
+        """The persistent state dict of a trusted Python script.
+
+        ``None`` for Lua and isolated scripts: their state lives inside the sandbox
+        or the worker and is never handed to the host.
+        """
         if isinstance(self.runtime, PythonScript):
             return self.runtime.state
         return None
