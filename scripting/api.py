@@ -43,6 +43,7 @@ class Permissions:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
     spawn: bool = False
     despawn: bool = False
 
@@ -65,7 +66,7 @@ def parse_header(source: str, script: str) -> Permissions:
         if not m:
             continue
         key, value = m.group(1).lower(), m.group(2).strip()
-        if key in ("reads", "writes", "resources"):
+        if key in ("reads", "writes", "resources", "events"):
             names = tuple(v for v in re.split(r"[\s,]+", value) if v)
             got[key] = got.get(key, ()) + names
         elif key in ("spawn", "despawn"):
@@ -77,7 +78,7 @@ def parse_header(source: str, script: str) -> Permissions:
         else:
             raise ScriptError(
                 script,
-                f"unknown header key {key!r}; use reads, writes, resources, spawn, despawn",
+                f"unknown header key {key!r}; use reads, writes, resources, events, spawn, despawn",
                 no,
             )
     return Permissions(**got)
@@ -107,6 +108,8 @@ def to_columns(
 def replay(recorded: list[Recorded], cb: CommandBuffer) -> None:
     """Record a successful call's commands into ``cb`` (in the order made)."""
     for op, args in recorded:
+        if op == "emit":
+            continue  # events go to the system context (see ScriptEngine)
         method: Callable[..., Any] = getattr(cb, op)
         if op == "spawn_batch":
             method(args[0], n=args[1])
@@ -189,6 +192,16 @@ class PythonApi:
             cls = self._write("spawn", comp)
             cols[cls] = to_columns(cls, None if values is True else values, n)
         self.recorded.append(("spawn_batch", (cols, n)))
+
+    def emit(self, name: str, values: dict[str, Any] | None = None, n: int = 1) -> None:
+        """Send ``n`` events of a declared event type (values: scalars or arrays)."""
+        if name not in self.perms.events:
+            self.refusals += 1
+            raise denied(self.script, f"emit({name})", f"events: {name}")
+        cls = self.components[name]
+        if values:
+            n = max([np.size(v) for v in values.values()] + [n])
+        self.recorded.append(("emit", (cls, to_columns(cls, values, n), n)))
 
     def log(self, *parts: object) -> None:
         """Keep one log line (at most 100 per call)."""

@@ -143,6 +143,7 @@ class ScriptEngine:
         *,
         components: Sequence[type] = (),
         resources: Sequence[type] = (),
+        events: Sequence[type] = (),
         limits: LuaLimits | None = None,
         max_failures: int = 3,
         max_violations: int = 3,
@@ -155,6 +156,7 @@ class ScriptEngine:
         self.scripts: dict[str, Script] = {}
         self._components = {schema_of(c).name: c for c in components}
         self._resources = {r.__name__: r for r in (Time, *resources)}
+        self._events = {schema_of(e).name: e for e in events}
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
         self.pending = CommandBuffer("scripts")
@@ -203,6 +205,8 @@ class ScriptEngine:
             self.component(comp, name)
         for res in perms.resources:
             self.resource_type(res, name)
+        for ev in perms.events:
+            self.event_type(ev, name)
         old = self.scripts.get(name)
         if (
             old is not None
@@ -222,6 +226,7 @@ class ScriptEngine:
                 spawn=perms.spawn,
                 despawn=perms.despawn,
                 schema=self._schema(perms),
+                events=" ".join(perms.events),
             )
         runtime.load(text)
         script = Script(name, language, text, perms, runtime)
@@ -261,10 +266,28 @@ class ScriptEngine:
             )
         return self._resources[res]
 
+    def event_type(self, ev: str, script: str) -> type:
+        """The event type a script names."""
+        if ev not in self._events:
+            raise ScriptError(
+                script,
+                f"header names unknown event {ev!r}; pass it in "
+                "ScriptEngine(world, events=[...])",
+            )
+        return self._events[ev]
+
+    def _types(self, sc: Script) -> dict[str, type]:
+        out = {c: self.component(c, sc.name) for c in sc.perms.readable()}
+        out.update({e: self._events[e] for e in sc.perms.events})
+        return out
+
     def _schema(self, perms: Permissions) -> str:
         parts = []
-        for comp in perms.readable():
-            s = schema_of(self.component(comp, ""))
+        for comp in (*perms.readable(), *perms.events):
+            cls = (
+                self._events[comp] if comp in perms.events else self.component(comp, "")
+            )
+            s = schema_of(cls)
             fields = ",".join(
                 f"{f.name}={_fmt(np.dtype(f.type.dtype))}"
                 for f in s.fields
@@ -318,6 +341,7 @@ class ScriptEngine:
             reads=[self.component(c, sc.name) for c in perms.readable()],
             writes=[self.component(c, sc.name) for c in perms.writes],
             resources=[self._resources[r] for r in perms.resources],
+            events_mut=[self._events[e] for e in perms.events],
             commands=True,
             before=before,
             after=after,
@@ -401,6 +425,9 @@ class ScriptEngine:
         recorded = self.call(name, batch, entry=entry, phase=ctx.system.phase)
         if recorded:
             try:
+                for op, args in recorded:
+                    if op == "emit":
+                        ctx.send_batch(args[0], args[1], args[2])
                 replay(recorded, ctx.commands)
             except Exception as exc:  # bad values: the call failed, nothing recorded
                 self._fail(sc, ScriptError(name, f"commands refused: {exc}"))
@@ -454,11 +481,7 @@ class ScriptEngine:
                 sc.stats.refusals += rt.refusals - r0
             return decode(cmds, comps)
         if isinstance(rt, PythonScript):
-            api = PythonApi(
-                sc.name,
-                sc.perms,
-                {c: self.component(c, sc.name) for c in sc.perms.readable()},
-            )
+            api = PythonApi(sc.name, sc.perms, self._types(sc))
             api.resource_values = self._resource_values(sc)
             view = {k: v.copy() for k, v in batch.items()}
             try:
@@ -527,6 +550,8 @@ class ScriptEngine:
                 ).copy()
         if c.op == "despawn":
             return ("despawn_batch", (ents,))
+        if c.op == "emit":
+            return ("emit", (self._events[c.component], cols, c.n))
         cls = self.component(c.component, sc.name)
         if c.op == "set":
             return ("set_batch", (ents, cls, cols or {}))

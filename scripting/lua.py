@@ -392,7 +392,7 @@ end
 host.fail = fail
 
 -- the script API (ecs.*): checks permissions, records commands as packed columns
-local perm = {reads = {}, writes = {}, resources = {}, spawn = false, despawn = false}
+local perm = {reads = {}, writes = {}, resources = {}, events = {}, spawn = false, despawn = false}
 local schema = {}      -- component name -> {field names..., fmt = {field -> "d"|"j"}}
 local cmds = {}
 local resources = {}
@@ -445,8 +445,9 @@ local function record(op, comp, ents, n, lay, blob)
   cmds[#cmds + 1] = {op, comp, ents, n, lay, blob}
 end
 
-function host.configure(reads, writes, res, spawn, despawn, schema_str)
+function host.configure(reads, writes, res, spawn, despawn, schema_str, events)
   perm.reads, perm.writes, perm.resources = names(reads), names(writes), names(res)
+  perm.events = names(events)
   perm.spawn, perm.despawn = spawn, despawn
   for part in schema_str:gmatch("[^;]+") do
     local name, rest = s_match(part, "^([^:]+):(.*)$")
@@ -506,6 +507,22 @@ function api.spawn(comps, n)
     record(first and "spawn" or "spawn+", comp, "", n, lay, vals)
     first = false
   end
+end
+function api.emit(name, values, n)
+  if type(name) ~= "string" or not perm.events[name] then
+    denied("emit(" .. tostring(name) .. ")", "events: " .. tostring(name))
+  end
+  if n == nil then
+    n = 1
+    if type(values) == "table" then
+      for _, v in pairs(values) do
+        if type(v) == "table" then n = rawlen(v) break end
+      end
+    end
+  end
+  if math_type(n) ~= "integer" or n < 0 then error("emit: n must be a non-negative integer", 2) end
+  local lay, vals = columns("emit", schema[name], values, n)
+  record("emit", name, "", n, lay, vals)
 end
 function api.log(...) return host.print(...) end
 
@@ -630,6 +647,7 @@ class LuaSandbox:
         spawn: bool,
         despawn: bool,
         schema: str,
+        events: str = "",
     ) -> None:
         """Install the permission set and the component schema (``Name:f=d,g=j;...``)."""
         self._host.configure(
@@ -639,6 +657,7 @@ class LuaSandbox:
             spawn,
             despawn,
             schema.encode(),
+            events.encode(),
         )
 
     def load(self, source: str) -> bool:

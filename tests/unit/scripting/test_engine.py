@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from archetype_ecs import World
+from archetype_ecs import SystemContext, World, event, f32, system
 from scripting import ScriptEngine, ScriptError
 from tests.unit.scripting._components import SHp, SPos, SVel
 
@@ -210,3 +210,49 @@ def test_empty_query_still_gets_every_column(engine: ScriptEngine) -> None:
     w.add_system(engine.system(engine.load(src, name="empty.lua")))
     w.step()
     assert engine.scripts["empty.lua"].stats.failures == 0
+
+
+@event
+class SHit:
+    amount: f32 = 0.0
+
+
+@pytest.mark.parametrize(
+    ("src", "name"),
+    [
+        (
+            "--! reads: SPos\n--! events: SHit\nfunction run(b)\n"
+            "  ecs.emit('SHit', {amount = {1, 2}})\n  ecs.emit('SHit')\nend\n",
+            "emit.lua",
+        ),
+        (
+            "#! reads: SPos\n#! events: SHit\ndef run(b, ecs):\n"
+            "    ecs.emit('SHit', {'amount': [1.0, 2.0]})\n    ecs.emit('SHit')\n",
+            "emit.py",
+        ),
+    ],
+)
+def test_scripts_emit_declared_events(src: str, name: str) -> None:
+    w = World()
+    w.spawn(SPos())
+    eng = ScriptEngine(w, components=[SPos], events=[SHit])
+    got: list[list[float]] = []
+
+    @system(events=[SHit], after=[name])
+    def reader(ctx: SystemContext) -> None:
+        got.append(ctx.read(SHit)["amount"].tolist())
+
+    w.add_system(eng.system(eng.load(src, name=name)), reader)
+    w.step()
+    assert eng.scripts[name].stats.failures == 0, eng.scripts[name].stats.last_error
+    assert got == [[1.0, 2.0, 0.0]]
+
+
+def test_undeclared_event_is_refused() -> None:
+    w = World()
+    w.spawn(SPos())
+    eng = ScriptEngine(w, components=[SPos], events=[SHit])
+    src = "--! reads: SPos\nfunction run(b) ecs.emit('SHit') end\n"
+    w.add_system(eng.system(eng.load(src, name="e.lua")))
+    w.step()
+    assert "emit(SHit) needs 'events: SHit'" in eng.scripts["e.lua"].stats.last_error
