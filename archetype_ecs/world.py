@@ -273,6 +273,9 @@ class World:
         # archetype_ecs.recorder); other frame-end hooks run after them.
         self.recorders: list[Recorder] = []
         self.frame_end_hooks: list[Callable[[World], None]] = []
+        # Extra per-name counters for world.stats() (the script engine's security
+        # counters): each returns {name: {counter: value}}.
+        self.stats_providers: list[Callable[[], Mapping[str, Mapping[str, int]]]] = []
         self.deterministic = deterministic
         self._lock = threading.Lock()
         self.schedule = Schedule(strict=strict)
@@ -1102,8 +1105,23 @@ class World:
                 bar.update(i, f"{len(self)} entities")
 
     def stats(self) -> pa.Table:
-        """Per-system / per-phase timings as an Arrow table (see ``Profiler``)."""
+        """Per-system / per-phase timings as an Arrow table (see ``Profiler``).
+
+        Counters from ``stats_providers`` (e.g. scripts' limit hits, refusals and
+        violations) become extra int columns, filled on the rows of that name.
+        """
         table: pa.Table = self.profiler.stats_table()
+        extra: dict[str, dict[str, int]] = {}
+        for provider in self.stats_providers:
+            for name, counters in provider().items():
+                extra.setdefault(name, {}).update(counters)
+        if not extra:
+            return table
+        names = table.column("name").to_pylist()
+        keys = sorted({k for counters in extra.values() for k in counters})
+        for key in keys:
+            values = [int(extra.get(n, {}).get(key, 0)) for n in names]
+            table = table.append_column(key, pa.array(values, pa.int64()))
         return table
 
     def counts(self) -> dict[str, int]:

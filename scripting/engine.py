@@ -160,6 +160,20 @@ class ScriptEngine:
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
         self.pending = CommandBuffer("scripts")
+        world.stats_providers.append(self._security_counters)
+
+    def _security_counters(self) -> dict[str, dict[str, int]]:
+        """Per-script security counters for ``world.stats()``."""
+        return {
+            s.name: {
+                "failures": s.stats.failures,
+                "limit_hits": s.stats.limit_hits,
+                "refusals": s.stats.refusals,
+                "violations": s.stats.violations,
+                "disabled": int(s.stats.disabled),
+            }
+            for s in self.scripts.values()
+        }
 
     # ------------------------------------------------------------------ loading
 
