@@ -177,6 +177,11 @@ def _import(
     fromlist: Any = (),
     level: int = 0,
 ) -> Any:
+    if not level and name.startswith("numpy."):
+        # numpy's own lazy imports (e.g. numpy._core._methods for ndarray.sum) run
+        # through the calling frame's builtins, i.e. this hook. Scripts cannot name
+        # these modules themselves: the AST check allows only ALLOWED_IMPORTS.
+        return builtins.__import__(name, globals, locals, fromlist, level)
     if level or name not in ALLOWED_IMPORTS:
         raise ImportError(
             f"import of {name!r} is refused; allowed: {', '.join(ALLOWED_IMPORTS)}"
