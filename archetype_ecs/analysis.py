@@ -185,7 +185,9 @@ def to_pandas(
     -------
     pandas.DataFrame
         Columns ``entity`` and ``<Component>.<field>``; vector fields hold one
-        numpy array per row.
+        numpy array per row. With one archetype and no nulls the columns may share
+        memory with the world's storage (zero-copy): later frames change them.
+        Call ``.copy()`` to keep a snapshot.
 
     Raises
     ------
