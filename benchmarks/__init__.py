@@ -10,4 +10,19 @@ SCENARIOS: tuple[str, ...] = (
     "add_remove",
     "despawn",
     "iter_frag",
+    # issue #3: systems and schedule
+    "frame_systems",
+    "schedule_overhead",
+    "parallel_systems",
+    "observers",
+    # issue #4: persistence and hierarchy
+    "save_load",
+    "snapshot",
+    "transform_propagation",
+    # issue #5: behavior trees
+    "bt_tick",
+    # issue #6: scripting
+    "script_calls",
+    # issue #8: analysis
+    "analysis",
 )
