@@ -3,15 +3,20 @@
 - :mod:`archetype_ecs.testing.strategies`: field types, ``@component`` classes made on
   the fly, values, columns, worlds and command buffers;
 - :mod:`archetype_ecs.testing.reference`: :class:`ReferenceWorld`, a dict-of-dicts model
-  with the world's semantics, and :class:`CommandPlan`, a replayable command buffer;
+  with the world's semantics, :class:`HierarchyReferenceWorld`, which adds ChildOf
+  hierarchies, despawn policies, prefabs and scenes, and :class:`CommandPlan`, a
+  replayable command buffer;
 - :mod:`archetype_ecs.testing.stateful`: :class:`WorldStateMachine`, which runs a World
-  and the model side by side; subclass it to test your own systems.
+  and the model side by side (subclass it to test your own systems), and
+  :class:`HierarchyWorldStateMachine` / :class:`OrphanWorldStateMachine`, which add
+  hierarchy, prefab, snapshot / restore and save / load rules.
 
 Importing this package needs ``hypothesis`` (a core dependency).
 """
 
 from archetype_ecs.testing.reference import (
     CommandPlan,
+    HierarchyReferenceWorld,
     Pending,
     ReferenceReport,
     ReferenceWorld,
@@ -19,6 +24,8 @@ from archetype_ecs.testing.reference import (
     values_equal,
 )
 from archetype_ecs.testing.stateful import (
+    HierarchyWorldStateMachine,
+    OrphanWorldStateMachine,
     WorldStateMachine,
     apply_both,
     assert_entity_index_matches,
@@ -30,6 +37,9 @@ from archetype_ecs.testing.stateful import (
 
 __all__ = [
     "CommandPlan",
+    "HierarchyReferenceWorld",
+    "HierarchyWorldStateMachine",
+    "OrphanWorldStateMachine",
     "Pending",
     "ReferenceReport",
     "ReferenceWorld",

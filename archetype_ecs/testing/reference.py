@@ -10,6 +10,11 @@ start at 1, a despawn bumps the slot's generation and pushes the slot on a LIFO 
 list, and spawns take recycled slots (most recently freed first) before fresh ones. So
 ids, the free list and the generations can be compared with the world's entity index.
 
+:class:`HierarchyReferenceWorld` adds the ``ChildOf`` hierarchy (parents, children,
+depths, order), the despawn policy (cascade / orphan, freeing slots in the world's
+order), ``set_parent`` with its cycle checks, ``spawn_prefab`` and
+``instantiate_scene``.
+
 Commands are given as :class:`CommandPlan` objects (see
 :func:`archetype_ecs.testing.strategies.command_buffers`): a plan is a list of
 ``CommandBuffer`` method calls that builds a real buffer for the world and replays, call
@@ -30,12 +35,14 @@ from archetype_ecs.commands import CommandBuffer
 from archetype_ecs.component import ComponentSchema, schema_of
 from archetype_ecs.entity import Entity
 from archetype_ecs.errors import EntityNotAliveError, MissingComponentError
+from archetype_ecs.hierarchy import ChildOf, HierarchyCycleError
 from archetype_ecs.schema import FieldType
 
 __all__ = [
     "MAX_GENERATION",
     "CommandPlan",
     "Pending",
+    "HierarchyReferenceWorld",
     "PlannedCommand",
     "ReferenceReport",
     "ReferenceWorld",
@@ -778,3 +785,334 @@ def _row_count(schema: ComponentSchema, values: object) -> int:
         return len(np.asarray(values))
     col = next(iter(values.values()))
     return len(np.asarray(col))
+
+
+# --------------------------------------------------------------------- hierarchy
+
+
+def _slot(entity: int) -> int:
+    return int(entity) & 0xFFFF_FFFF
+
+
+class HierarchyReferenceWorld(ReferenceWorld):
+    """:class:`ReferenceWorld` plus the ``ChildOf`` hierarchy, its despawn policy,
+    prefabs and scenes (``archetype_ecs.hierarchy`` / ``archetype_ecs.prefab``).
+
+    ``ChildOf`` is an ordinary component of the model (a one-field row ``(parent,)``);
+    the hierarchy is computed from it on demand, one entity at a time. A ``ChildOf``
+    whose parent is not alive counts as no parent. Ordered results follow the world's
+    documented orders: children in ascending slot order, descendants breadth first
+    (the given entities first, each once), roots in slot order, levels parent by
+    parent.
+
+    Despawns apply ``on_despawn`` (``"cascade"``, ``"orphan"``, or ``None`` for a world
+    whose hierarchy was never created). A direct ``despawn_batch`` frees the given
+    entities (first occurrences, in order) and then their descendants breadth first,
+    in one bulk; a despawn *command* takes effect one entity at a time, so a later
+    command naming an entity that an earlier cascade despawned finds it dead.
+
+    Examples
+    --------
+    >>> ref = HierarchyReferenceWorld()
+    >>> root, a, b = ref.spawn(), ref.spawn(), ref.spawn()
+    >>> ref.set_parent([a, b], root)
+    >>> ref.children(root) == [a, b], ref.depth(b)
+    (True, 1)
+    >>> ref.despawn(root)
+    >>> len(ref), ref.free
+    (0, [0, 1, 2])
+    """
+
+    def __init__(self, on_despawn: str | None = "cascade") -> None:
+        super().__init__()
+        self.on_despawn = on_despawn
+
+    def copy(self) -> HierarchyReferenceWorld:
+        """An independent copy (rows are tuples, so one level of dict copies)."""
+        out = type(self)(self.on_despawn)
+        out.entities = {e: dict(c) for e, c in self.entities.items()}
+        out.generations = list(self.generations)
+        out.free = list(self.free)
+        out.despawned = set(self.despawned)
+        return out
+
+    # ---------------------------------------------------------------- lookups
+
+    def parent(self, entity: int) -> int:
+        """The parent of a live entity: its ChildOf parent if alive, else 0."""
+        row = self.entities[int(entity)].get(ChildOf)
+        if row is None or row[0] not in self.entities:
+            return 0
+        return int(row[0])
+
+    def children_map(self) -> dict[int, list[int]]:
+        """Parent -> children (ascending slot order), for every live parent."""
+        out: dict[int, list[int]] = {}
+        for e in sorted(self.entities, key=_slot):
+            p = self.parent(e)
+            if p:
+                out.setdefault(p, []).append(e)
+        return out
+
+    def children(self, entity: int) -> list[int]:
+        """The children of a live entity, in ascending slot order."""
+        return self.children_map().get(int(entity), [])
+
+    def descendants(self, entities: Iterable[int]) -> list[int]:
+        """Everything below ``entities``: breadth first, each once, starts excluded."""
+        kids = self.children_map()
+        queue = [int(e) for e in entities]
+        seen = set(queue)
+        out: list[int] = []
+        head = 0
+        while head < len(queue):
+            for c in kids.get(queue[head], []):
+                if c not in seen:
+                    seen.add(c)
+                    out.append(c)
+                    queue.append(c)
+            head += 1
+        return out
+
+    def ancestors(self, entity: int) -> list[int]:
+        """Parent, grandparent ... of a live entity (assumes no cycle)."""
+        out: list[int] = []
+        p = self.parent(entity)
+        while p:
+            out.append(p)
+            p = self.parent(p)
+        return out
+
+    def depth(self, entity: int) -> int:
+        """Number of ancestors."""
+        return len(self.ancestors(entity))
+
+    def roots(self) -> list[int]:
+        """Entities with children and no parent, in slot order."""
+        kids = self.children_map()
+        return [e for e in sorted(kids, key=_slot) if not self.parent(e)]
+
+    def levels(self) -> list[list[int]]:
+        """The hierarchy level by level: roots, then children parent by parent."""
+        kids = self.children_map()
+        out: list[list[int]] = []
+        level = self.roots()
+        while level:
+            out.append(level)
+            level = [c for p in level for c in kids.get(p, [])]
+        return out
+
+    def order(self) -> list[int]:
+        """Every entity with a parent or a child, parents first (the levels joined)."""
+        return [e for level in self.levels() for e in level]
+
+    def find_cycle(self, parents: Mapping[int, int] | None = None) -> list[int]:
+        """The entities of one parent cycle (empty when there is none)."""
+        if parents is None:
+            parents = {e: self.parent(e) for e in self.entities}
+        done: set[int] = set()
+        for start in parents:
+            path: list[int] = []
+            on_path: set[int] = set()
+            cur = start
+            while cur and cur not in done:
+                if cur in on_path:
+                    return path[path.index(cur) :]
+                on_path.add(cur)
+                path.append(cur)
+                cur = parents.get(cur, 0)
+            done |= on_path
+        return []
+
+    # -------------------------------------------------------------- despawning
+
+    def _despawn_tree(self, starts: list[int]) -> None:
+        """Despawn live, distinct ``starts`` in one bulk, applying the policy."""
+        if self.on_despawn == "cascade":
+            ids = starts + self.descendants(starts)
+        else:
+            ids = starts
+            if self.on_despawn == "orphan":
+                gone = set(starts)
+                kids = self.children_map()
+                for p in starts:
+                    for c in kids.get(p, []):
+                        if c not in gone:
+                            self.entities[c].pop(ChildOf, None)
+        for e in ids:
+            self._release(e)
+
+    def despawn_batch(self, entities: object) -> None:
+        """Despawn live entities (first occurrences, in order), then the policy."""
+        ids = _ids(entities)
+        self._check_alive(ids)
+        self._despawn_tree(list(dict.fromkeys(ids)))
+
+    def _cmd_despawn_batch(
+        self, report: ReferenceReport, pending: list[int], ids: list[int]
+    ) -> None:
+        for e in ids:
+            if self._live(report, e):
+                self._despawn_tree([e])
+                report.applied += 1
+
+    # --------------------------------------------------------------- set_parent
+
+    def check_set_parent(
+        self, children: object, parents: object
+    ) -> list[tuple[int, int]]:
+        """Validate like ``set_parent``; returns the (child, parent) pairs to apply.
+
+        Raises ``EntityNotAliveError`` for a dead child, then for a dead non-zero
+        parent, then ``HierarchyCycleError`` for a self-parent, then for a cycle.
+        """
+        kids = _ids(children)
+        if isinstance(parents, int | np.integer):
+            pars = [int(parents)] * len(kids)
+        else:
+            pars = _ids(parents)
+        last: dict[int, int] = {}
+        for k, p in zip(kids, pars, strict=True):
+            last.pop(k, None)
+            last[k] = p
+        self._check_alive(list(last))
+        self._check_alive([p for p in last.values() if p])
+        own = [k for k, p in last.items() if k == p]
+        if own:
+            raise HierarchyCycleError(f"{Entity(own[0])} cannot be its own parent")
+        parents_now = {e: self.parent(e) for e in self.entities}
+        parents_now.update(last)
+        cycle = self.find_cycle(parents_now)
+        if cycle:
+            raise HierarchyCycleError(f"cycle {[Entity(e) for e in cycle]}")
+        return list(last.items())
+
+    def set_parent(self, children: object, parents: object) -> None:
+        """``set_parent(world, children, parents)``: checks, then insert / remove."""
+        for k, p in self.check_set_parent(children, parents):
+            if p:
+                self.entities[k][ChildOf] = (p,)
+            else:
+                self.entities[k].pop(ChildOf, None)
+
+    # ------------------------------------------------------------------ prefabs
+
+    def spawn_prefab(
+        self, prefab: Any, n: int = 1, overrides: Mapping[object, object] | None = None
+    ) -> list[int]:
+        """Model of ``spawn_prefab(world, prefab, n, overrides)``; returns the roots.
+
+        Nodes are walked breadth first; each depth level spawns its nodes grouped by
+        component set (groups in order of first node, sorted by name as the key), a
+        group's nodes one after the other, ``n`` copies each: the world's allocation
+        order, so ids stay exact.
+        """
+        nodes: list[tuple[str, int, int, Any]] = [("", 0, -1, prefab)]
+        head = 0
+        while head < len(nodes):
+            path, level, _, node = nodes[head]
+            for c in node.children:
+                nodes.append(
+                    (f"{path}/{c.name}" if path else c.name, level + 1, head, c)
+                )
+            head += 1
+        given: dict[str, dict[type, object]] = {}
+        for key, value in (overrides or {}).items():
+            if isinstance(key, str):
+                given.setdefault(key, {}).update(value)  # type: ignore[call-overload]
+            else:
+                given.setdefault("", {})[schema_of(key).cls] = value
+        rows: list[dict[type, list[Row]]] = []
+        for path, _, _, node in nodes:
+            per_class: dict[type, list[Row]] = {}
+            mine = given.get(path, {})
+            for cls in dict.fromkeys([*node.components, *mine]):
+                s = schema_of(cls)
+                base = node.components.get(cls) if cls in node.components else None
+                col = _rows(s, base, n)
+                if cls in mine:
+                    col = [
+                        tuple(changes.get(i, v) for i, v in enumerate(row))
+                        for row, changes in zip(
+                            col, _partial_rows(s, mine[cls], n), strict=True
+                        )
+                    ]
+                per_class[s.cls] = col
+            rows.append(per_class)
+        ids: list[list[int]] = [[] for _ in nodes]
+        for level in range(max(lvl for _, lvl, _, _ in nodes) + 1):
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for i, (_, lvl, _, _) in enumerate(nodes):
+                if lvl == level:
+                    key = tuple(sorted(schema_of(c).name for c in rows[i]))
+                    groups.setdefault(key, []).append(i)
+            for members in groups.values():
+                for i in members:
+                    parent_pos = nodes[i][2]
+                    for copy in range(n):
+                        e = self._allocate()
+                        comps = {c: r[copy] for c, r in rows[i].items()}
+                        if parent_pos >= 0:
+                            comps[ChildOf] = (ids[parent_pos][copy],)
+                        self.entities[e] = comps
+                        ids[i].append(e)
+        return ids[0]
+
+    def instantiate_scene(
+        self, root: int, n: int = 1, *, table_of: Callable[[int], int]
+    ) -> list[int]:
+        """Model of ``instantiate_scene(world, root, n)``; returns the root copies.
+
+        The subtree (root, then descendants breadth first) spawns depth level by
+        depth level, each level's entities grouped by the table they live in
+        (``table_of``: the world's table id of an entity, the one layout detail the
+        model takes from the world), ``n`` copies per group, copy-major. Every
+        EntityRef value (ChildOf included) naming a subtree entity names the same
+        copy's entity; others are kept.
+        """
+        self._check_alive([int(root)])
+        subtree = [int(root), *self.descendants([int(root)])]
+        where = {e: i for i, e in enumerate(subtree)}
+        base = self.depth(root)
+        depth = [self.depth(e) - base for e in subtree]
+        copies: list[list[int]] = [[0] * n for _ in subtree]
+        order: list[tuple[int, list[int]]] = []
+        for d in range(max(depth) + 1):
+            at = [i for i in range(len(subtree)) if depth[i] == d]
+            for tid in sorted({table_of(subtree[i]) for i in at}):
+                order.append((d, [i for i in at if table_of(subtree[i]) == tid]))
+        for _, members in order:
+            for copy in range(n):
+                for i in members:
+                    copies[i][copy] = self._allocate()
+        for i, e in enumerate(subtree):
+            for copy in range(n):
+                comps: dict[type, Row] = {}
+                for cls, row in self.entities[e].items():
+                    comps[cls] = tuple(
+                        _remap_refs(f.type, v, where, copies, copy)
+                        for f, v in zip(schema_of(cls).fields, row, strict=True)
+                    )
+                self.entities[copies[i][copy]] = comps
+        return list(copies[0])
+
+
+def _remap_refs(
+    ftype: FieldType,
+    value: Any,
+    where: Mapping[int, int],
+    copies: Sequence[Sequence[int]],
+    copy: int,
+) -> Any:
+    if not ftype.is_entity:
+        return value
+    if ftype.shape:
+        return tuple(_remap_one(v, where, copies, copy) for v in value)
+    return _remap_one(value, where, copies, copy)
+
+
+def _remap_one(
+    value: int, where: Mapping[int, int], copies: Sequence[Sequence[int]], copy: int
+) -> int:
+    i = where.get(value) if value else None
+    return value if i is None else copies[i][copy]
