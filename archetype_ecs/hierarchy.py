@@ -22,7 +22,7 @@ from archetype_ecs._hierarchy_kernels import (
 )
 from archetype_ecs.commands import CommandBuffer, _as_ids
 from archetype_ecs.component import component, schema_of
-from archetype_ecs.entity import Entity
+from archetype_ecs.entity import Entity, pending_slot
 from archetype_ecs.errors import (
     E_LENGTH,
     E_NOT_ALIVE,
@@ -534,16 +534,34 @@ def _check_set_parent(
         raise HierarchyCycleError(
             f"set_parent: entity {label} cannot be its own parent; nothing was changed"
         )
-    check = kid_live & (par_live | ~attach)  # pending entities have no subtree yet
-    if not check.any():
-        return
     h = hierarchy(world)
     idx = h._index_now()
-    new_parent = idx.parent_slot.copy()
-    ks = _slots(kids[check])
-    new_parent[ks] = np.where(attach[check], _slots(parents[check]), -1)
+    size = len(idx.parent_slot)
+    # Pending entities (spawned in the same buffer) get virtual slots after the
+    # world's, so cycles through them, and moves onto them, are checked too.
+    pend = np.concatenate([kids[kid_pending], parents[attach & par_pending]])
+    extra = int(pending_slot(pend).max()) + 1 if len(pend) else 0
+    new_parent = np.full(size + extra, -1, dtype=idx.parent_slot.dtype)
+    new_parent[:size] = idx.parent_slot
+
+    def slot(ids: Array, pending: Array) -> Array:
+        out = np.empty(len(ids), dtype=np.int64)
+        out[~pending] = _slots(ids[~pending])
+        out[pending] = size + pending_slot(ids[pending])
+        return out
+
+    ks = slot(kids, kid_pending)
+    ps = np.where(
+        attach, slot(np.where(attach, parents, kids), attach & par_pending), -1
+    )
+    new_parent[ks] = ps
     on_cycle = first_cycle_kernel(new_parent, ks)
     if on_cycle >= 0:
+        if on_cycle >= size or (new_parent[:size] >= size).any():
+            raise HierarchyCycleError(
+                "set_parent: these changes (with entities pending in the buffer) would "
+                "create a cycle; nothing was recorded"
+            )
         raise _cycle_error(h, new_parent, on_cycle, ks)
 
 

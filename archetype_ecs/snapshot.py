@@ -207,6 +207,11 @@ def diff(world: World, snap: Snapshot) -> WorldDiff:
     >>> d.removed.num_rows, d.changed["Hp"].column("value_after").to_pylist()
     (1, [1.0])
     """
+    if snap.world_token != world.token:
+        raise EcsError(
+            "diff: this snapshot was taken from another world (component and table "
+            "ids differ between worlds); diff against a snapshot of this world"
+        )
     before = _snap_ids(snap)
     now = _world_ids(world)
     in_both = np.intersect1d(before, now, assume_unique=True)

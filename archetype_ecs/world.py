@@ -1358,11 +1358,26 @@ class World:
             by_class = {self.components.schemas[c].cls: v for c, v in values.items()}
             self.command_log.record(source, cmd.kind, ids, by_class)
         if cmd.kind is Op.DESPAWN:
-            self._despawn(ids)
+            if self.despawn_hooks and len(ids) > 1:
+                self._despawn_in_order(ids, report)
+            else:
+                self._despawn(ids)
         elif cmd.kind is Op.REMOVE:
             self._move(ids, {}, frozenset(values))
         else:
             self._move(ids, values, frozenset())
+
+    def _despawn_in_order(self, ids: Array, report: ApplyReport) -> None:
+        """Despawn one id at a time, as recorded: a relationship hook (cascade) may
+        remove later ids of the same run, which then count as dead. The slow path,
+        taken only when despawn hooks are installed."""
+        for i in range(len(ids)):
+            one = ids[i : i + 1]
+            if not self.entities.is_alive(int(one[0])):
+                report._dead.append(one)
+                report.applied -= 1
+                continue
+            self._despawn(one)
 
     def _apply_spawn(self, cmd: _Command, pending: Array, report: ApplyReport) -> Array:
         # Spawn first, then resolve EntityRef values: a ref may name an entity spawned
