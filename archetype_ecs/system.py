@@ -527,16 +527,29 @@ def mark_written(
         if world.components.id_of(c) in tracked
     ]
     for table, result in results:
-        rows = (
-            np.arange(table.len)
-            if since is None or state is None
-            else state.filtered_rows(table, since)
+        mask = (
+            result
+            if isinstance(result, np.ndarray) and result.dtype == np.bool_
+            else None
         )
-        rows_total += len(rows)
-        if not written:
-            continue
-        if isinstance(result, np.ndarray) and result.dtype == np.bool_:
-            rows = rows[result[: len(rows)]]
+        rows: slice | np.ndarray[Any, Any]
+        if since is None or state is None:
+            # Every row was handed: no index array (this runs after every system).
+            rows_total += table.len
+            if not written:
+                continue
+            rows = (
+                slice(0, table.len)
+                if mask is None
+                else np.flatnonzero(mask[: table.len])
+            )
+        else:
+            rows = state.filtered_rows(table, since)
+            rows_total += len(rows)
+            if not written:
+                continue
+            if mask is not None:
+                rows = rows[mask[: len(rows)]]
         for name in written:
             key = changed_key(name)
             if key in table._specs:
