@@ -1014,7 +1014,14 @@ def _apply_record(world: World, rec: _Record, cids: dict[str, ComponentId]) -> N
             f"{len(dead)} of {len(ids)} entities are not alive ({_labels(dead)}: {why})",
         )
     if rec.op is Op.DESPAWN:
-        world._despawn(ids)
+        if world.despawn_hooks and len(ids) > 1:
+            # As World.apply does: one id at a time, in order, so a cascade frees
+            # slots in the same order and later ids it removed are skipped.
+            for i in range(len(ids)):
+                if world.entities.is_alive(int(ids[i])):
+                    world._despawn(ids[i : i + 1])
+        else:
+            world._despawn(ids)
     elif rec.op is Op.REMOVE:
         world._move(ids, {}, frozenset(cids[c] for c in rec.components))
     elif rec.op is Op.INSERT:
