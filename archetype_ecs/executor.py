@@ -147,7 +147,10 @@ class Executor:
         if self.threads > 1 and len(pooled) > 1:
             futures: list[Future[None]] = []
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ecs")
+                # The calling thread runs one system itself: threads - 1 workers.
+                self._pool = ThreadPoolExecutor(
+                    max(1, self.threads - 1), thread_name_prefix="ecs"
+                )
             world._phase_active += 1
             try:
                 for sys, ctx in pooled[1:]:

@@ -96,7 +96,7 @@ CompValues = dict[type, dict[str, Array]]
 _MAX_LISTED = 5
 
 
-def _component_of_column(name: str, where: str) -> tuple[str, str | None]:
+def _component_of_column(name: str) -> tuple[str, str | None]:
     comp, _, field = name.partition(".")
     return comp, (field or None)
 
@@ -106,7 +106,7 @@ def _normalize_arrow(
 ) -> tuple[int, CompValues]:
     grouped: dict[type, dict[str, Any]] = {}
     for name in data.column_names:
-        comp, field = _component_of_column(name, where)
+        comp, field = _component_of_column(name)
         cls = classes.get(comp)
         if cls is None:
             raise ComponentNotRegisteredError(
