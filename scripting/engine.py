@@ -90,6 +90,15 @@ def _pack(arr: Array, fmt: str) -> bytes:
     return out.tobytes()
 
 
+def _bools(cls: type, cols: dict[str, Array] | None) -> dict[str, Array] | None:
+    """Lua packs booleans as 0 / 1 integers: turn them back into bool columns."""
+    if cols:
+        for f in schema_of(cls).fields:
+            if f.name in cols and np.dtype(f.type.dtype) == np.bool_:
+                cols[f.name] = cols[f.name] != 0
+    return cols
+
+
 def _merge_spawns(recs: list[Recorded]) -> list[Recorded]:
     out: list[Recorded] = []
     for op, args in recs:
@@ -565,8 +574,10 @@ class ScriptEngine:
         if c.op == "despawn":
             return ("despawn_batch", (ents,))
         if c.op == "emit":
-            return ("emit", (self._events[c.component], cols, c.n))
+            ev = self._events[c.component]
+            return ("emit", (ev, _bools(ev, cols), c.n))
         cls = self.component(c.component, sc.name)
+        cols = _bools(cls, cols)
         if c.op == "set":
             return ("set_batch", (ents, cls, cols or {}))
         if c.op == "insert":
