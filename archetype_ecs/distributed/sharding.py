@@ -1,0 +1,1049 @@
+"""Spatially sharded worlds: one logical world split into a grid of regions on Ray actors.
+
+Each region (shard) is a Ray actor that owns a full :class:`~archetype_ecs.World` holding
+the agents whose position lies in the region. A frame of :class:`ShardedWorld` is four
+bulk exchanges, all as Arrow tables that travel actor to actor through Ray's object
+store (never through the driver):
+
+1. **halo**: each shard sends copies of its agents within ``halo`` of a neighbor's
+   region to that neighbor, which spawns them tagged :class:`Ghost`;
+2. **compute**: every shard steps its world (the model's own systems, unchanged);
+   ghosts are then despawned, so whatever the model wrote to them is discarded;
+3. **routed commands**: ``set`` / ``despawn`` commands that a system applied to a ghost
+   (seen by observers) are sent to the shard that owns the agent;
+4. **migration**: agents whose position left the region move, as Arrow batches, to the
+   shard that owns their new position.
+
+Identity across shards is a :class:`GlobalId` (a 64-bit id unique in the logical world:
+the entity id an agent had in the model's freshly built world, or, for agents spawned
+later by shard ``s``, ``2**62 | s << 40 | counter``). Entity-typed fields are translated
+to global ids when rows leave a shard and back to local ids when they arrive; a
+reference whose target is in no local table is kept as ``2**63 | global id`` (a dead
+id locally, restored when the target arrives, and reported as the global id by
+:meth:`ShardedWorld.gather`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from archetype_ecs import World, component, on_remove, on_set, u64
+from archetype_ecs.component import schema_of
+from archetype_ecs.distributed._model import build_world, load_model, model_spec
+from archetype_ecs.distributed._ray import ray_session
+from archetype_ecs.distributed.errors import ShardingError
+from archetype_ecs.observers import Trigger
+from archetype_ecs.serialization import load as _load
+from archetype_ecs.serialization import save as _save
+
+__all__ = [
+    "FrameStats",
+    "Ghost",
+    "GlobalId",
+    "Grid",
+    "ShardInfo",
+    "ShardedWorld",
+    "single_world_state",
+]
+
+Array = np.ndarray[Any, Any]
+Batch = tuple[list[str], pa.Table]  # (component names of the rows' archetype, rows)
+
+#: High bit of an Entity field that holds a global id whose target is not local.
+REMOTE_TAG = np.uint64(1 << 63)
+#: Global ids of agents spawned during a sharded run start here.
+SPAWN_BASE = 1 << 62
+MANIFEST = "sharded.json"
+FORMAT = "arrow-ecs-sharded"
+FORMAT_VERSION = 1
+
+
+@component
+class GlobalId:
+    """An agent's id in the logical (unsharded) world; unique across shards."""
+
+    id: u64 = 0
+
+
+@component
+class Ghost:
+    """Tag: a read-only copy of an agent owned by a neighboring shard (halo)."""
+
+
+# ------------------------------------------------------------------------ grid
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One region: index, grid cell, and its box (outer edges extend to infinity)."""
+
+    index: int
+    cell: tuple[int, int]
+    box: tuple[float, float, float, float]
+    neighbors: tuple[int, ...]
+
+
+class Grid:
+    """A ``gx`` x ``gy`` grid of regions over ``bounds = (xmin, ymin, xmax, ymax)``.
+
+    Region of a point: column = number of inner x edges <= x (likewise rows), so
+    points outside the bounds belong to the edge regions and no agent is ever lost.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        bounds: tuple[float, float, float, float],
+        halo: float,
+    ) -> None:
+        gx, gy = shape
+        for name, v in (("columns", gx), ("rows", gy)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ShardingError(f"shards: {name} must be an int >= 1, got {v!r}")
+        x0, y0, x1, y1 = (float(b) for b in bounds)
+        if not (x1 > x0 and y1 > y0) or not all(map(math.isfinite, (x0, y0, x1, y1))):
+            raise ShardingError(
+                f"bounds {bounds!r}: give finite (xmin, ymin, xmax, ymax) with "
+                "xmax > xmin and ymax > ymin"
+            )
+        if not math.isfinite(halo) or halo < 0:
+            raise ShardingError(
+                f"halo {halo!r}: give a finite width >= 0 (the interaction radius)"
+            )
+        self.shape = (gx, gy)
+        self.bounds = (x0, y0, x1, y1)
+        self.halo = float(halo)
+        self.x_edges = np.linspace(x0, x1, gx + 1)
+        self.y_edges = np.linspace(y0, y1, gy + 1)
+        self.count = gx * gy
+
+    def region(self, x: Array, y: Array) -> Array:
+        """Shard index of every point (int64)."""
+        ix = np.searchsorted(self.x_edges[1:-1], x, side="right")
+        iy = np.searchsorted(self.y_edges[1:-1], y, side="right")
+        return (iy * self.shape[0] + ix).astype(np.int64)
+
+    def box(self, s: int) -> tuple[float, float, float, float]:
+        """Region ``s`` as ``[x0, x1) x [y0, y1)``; outer edges are infinite."""
+        gx, gy = self.shape
+        ix, iy = s % gx, s // gx
+        x0 = -math.inf if ix == 0 else float(self.x_edges[ix])
+        x1 = math.inf if ix == gx - 1 else float(self.x_edges[ix + 1])
+        y0 = -math.inf if iy == 0 else float(self.y_edges[iy])
+        y1 = math.inf if iy == gy - 1 else float(self.y_edges[iy + 1])
+        return (x0, y0, x1, y1)
+
+    def halo_mask(self, target: int, x: Array, y: Array) -> Array:
+        """Points within the halo of region ``target`` (its box grown by ``halo``)."""
+        x0, y0, x1, y1 = self.box(target)
+        h = self.halo
+        return (x >= x0 - h) & (x < x1 + h) & (y >= y0 - h) & (y < y1 + h)  # type: ignore[no-any-return]
+
+    def info(self, s: int) -> ShardInfo:
+        """Index, cell, box and halo neighbors of region ``s``."""
+        x0, y0, x1, y1 = self.box(s)
+        h = self.halo
+        near = []
+        for t in range(self.count):
+            if t == s:
+                continue
+            a0, b0, a1, b1 = self.box(t)
+            if a0 - h < x1 and x0 < a1 + h and b0 - h < y1 and y0 < b1 + h:
+                near.append(t)
+        return ShardInfo(
+            s, (s % self.shape[0], s // self.shape[0]), (x0, y0, x1, y1), tuple(near)
+        )
+
+
+# ----------------------------------------------------------------- the actor
+
+
+def _bytes(batches: Sequence[Batch]) -> int:
+    return sum(t.nbytes for _, t in batches)
+
+
+class Shard:
+    """One region's world (the body of a Ray actor; usable in-process for tests).
+
+    Parameters
+    ----------
+    spec
+        Model file path or module name.
+    params, seed, threads
+        Passed to the model's ``build``.
+    grid, index
+        The region grid and this shard's index in it.
+    position
+        ``("Comp.field", "Comp.field")`` columns holding x and y.
+    restore
+        A save folder of this shard: the model's world is built for its systems and
+        resources, emptied, and the save is loaded into it (ids restored exactly).
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        params: dict[str, Any],
+        seed: int,
+        threads: int | None,
+        grid: Grid,
+        index: int,
+        position: tuple[str, str],
+        restore: tuple[str, int] | None = None,
+    ) -> None:
+        self.module = load_model(spec)
+        self.grid = grid
+        self.index = index
+        self.info = grid.info(index)
+        self.world: World = build_world(self.module, seed, threads, params)
+        w = self.world
+        self.gid_cid = w.components.id_of(GlobalId)
+        self.ghost_cid = w.components.id_of(Ghost)
+        self.classes = {s.name: s.cls for s in w.components}
+        (pc_name, self.fx), (pc2, self.fy) = (p.split(".", 1) for p in position)
+        if pc_name != pc2 or pc_name not in self.classes:
+            raise ShardingError(
+                f"position {position!r}: both columns must be fields of one component "
+                f"the model registers (it has {sorted(self.classes)})"
+            )
+        self.pos_cls = self.classes[pc_name]
+        self.pos_cid = w.components.id_of(self.pos_cls)
+        self._quiet = False
+        self._ghosts: Array = np.empty(0, np.uint64)
+        self._outbox: list[tuple[Any, ...]] = []
+        self.next_id = 0
+        if restore is None:
+            self._keep_region()
+        else:
+            folder, self.next_id = restore
+            self._despawn(self._all_entities())
+            _load(folder, w)
+        self.classes = {s.name: s.cls for s in w.components}
+        self._ref_fields = [
+            (s.cls, f.name)
+            for s in w.components
+            if s.cls is not GlobalId
+            for f in s.fields
+            if f.type.is_entity
+        ]
+        for s in list(w.components):
+            if s.cls in (GlobalId, Ghost) or not s.fields:
+                continue
+            w.observe(on_set, s.cls, self._on_ghost_set, name=f"route-set-{s.name}")
+        w.observe(on_remove, GlobalId, self._on_ghost_despawn, name="route-despawn")
+
+    # ------------------------------------------------------------ helpers
+    @contextlib.contextmanager
+    def _silent(self) -> Iterator[None]:
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
+    def _all_entities(self) -> Array:
+        parts = [t.entities for t in self.world.tables if t.len]
+        return np.concatenate(parts) if parts else np.empty(0, np.uint64)
+
+    def _despawn(self, ids: Array) -> None:
+        if len(ids):
+            with self._silent():
+                self.world.despawn_batch(ids)
+
+    def _keep_region(self) -> None:
+        """First build: give every entity its GlobalId, keep the ones in this region."""
+        ids = self._all_entities()
+        if len(ids) and int(ids.max()) >= SPAWN_BASE:
+            raise ShardingError(
+                "the model's initial entity ids exceed 2**62; cannot shard"
+            )
+        w = self.world
+        with self._silent():
+            if len(ids):
+                w.insert_batch(ids, GlobalId)
+                w.set_batch(ids, GlobalId, {"id": ids})
+        leaving = []
+        for t in list(w.tables):
+            if not t.len:
+                continue
+            ents = t.entities.copy()
+            if self.pos_cid in t.components:
+                rb = t.batch((self.pos_cid,))
+                x = rb.column(f"{self.pos_cls.__name__}.{self.fx}").to_numpy()
+                y = rb.column(f"{self.pos_cls.__name__}.{self.fy}").to_numpy()
+                leaving.append(ents[self.grid.region(x, y) != self.index])
+            elif self.index != 0:  # entities without a position live on shard 0
+                leaving.append(ents)
+        self._despawn(np.concatenate(leaving) if leaving else np.empty(0, np.uint64))
+
+    def _names(self, table: Any) -> list[str]:
+        schemas = self.world.components.schemas
+        return [schemas[c].name for c in table.components]
+
+    def _id_map(self, owned_only: bool) -> tuple[Array, Array]:
+        """(local ids, global ids) of every entity with a GlobalId (sorted by local)."""
+        loc, glo = [], []
+        for t in self.world.tables:
+            if t.len and self.gid_cid in t.components:
+                if owned_only and self.ghost_cid in t.components:
+                    continue
+                rb = t.batch((self.gid_cid,))
+                loc.append(rb.column(0).to_numpy())
+                glo.append(rb.column(1).to_numpy())
+        if not loc:
+            e = np.empty(0, np.uint64)
+            return e, e
+        local, glob = np.concatenate(loc), np.concatenate(glo)
+        order = np.argsort(local, kind="stable")
+        return local[order], glob[order]
+
+    def _to_global(self, refs: Array, local: Array, glob: Array) -> Array:
+        refs = refs.astype(np.uint64)
+        out = np.zeros_like(refs)
+        remote = (refs & REMOTE_TAG) != 0
+        out[remote] = refs[remote] & ~REMOTE_TAG
+        if len(local):
+            pos = np.minimum(np.searchsorted(local, refs), len(local) - 1)
+            hit = (local[pos] == refs) & ~remote & (refs != 0)
+            out[hit] = glob[pos[hit]]
+        return out
+
+    def _to_local(self, refs: Array, glob_sorted: Array, local_by_glob: Array) -> Array:
+        refs = refs.astype(np.uint64)
+        out = np.where(refs == 0, np.uint64(0), refs | REMOTE_TAG).astype(np.uint64)
+        if len(glob_sorted):
+            pos = np.minimum(np.searchsorted(glob_sorted, refs), len(glob_sorted) - 1)
+            hit = (glob_sorted[pos] == refs) & (refs != 0)
+            out[hit] = local_by_glob[pos[hit]]
+        return out
+
+    def _export_rows(
+        self, table: Any, rows: Array, local: Array, glob: Array
+    ) -> pa.Table:
+        rb = table.batch().take(pa.array(rows))
+        t = pa.Table.from_batches([rb]).drop_columns(["entity"])
+        for cls, fname in self._ref_fields:
+            key = f"{cls.__name__}.{fname}"
+            if key in t.column_names:
+                col = t.column(key).to_numpy()
+                i = t.column_names.index(key)
+                t = t.set_column(
+                    i, t.field(i), pa.array(self._to_global(col, local, glob))
+                )
+        return t
+
+    def _spawn(self, batches: Sequence[Batch], extra: Sequence[type]) -> Array:
+        if not batches:
+            return np.empty(0, np.uint64)
+        g2l = None
+        out = []
+        for names, t in batches:
+            if not t.num_rows:
+                continue
+            classes = [self.classes[n] for n in names] + list(extra)
+            if self._ref_fields:
+                if g2l is None:
+                    local, glob = self._id_map(owned_only=False)
+                    o = np.argsort(glob, kind="stable")
+                    g2l = (glob[o], local[o])
+                for cls, fname in self._ref_fields:
+                    key = f"{cls.__name__}.{fname}"
+                    if key in t.column_names:
+                        i = t.column_names.index(key)
+                        col = self._to_local(t.column(key).to_numpy(), *g2l)
+                        t = t.set_column(i, t.field(i), pa.array(col))
+            with self._silent():
+                out.append(self.world.spawn_batch(t, classes=classes))
+        return np.concatenate(out) if out else np.empty(0, np.uint64)
+
+    def _rewrite_refs(self, fn: Callable[[Array], Array]) -> None:
+        """Apply ``fn`` to every Entity field of every owned row (writes changed rows)."""
+        w = self.world
+        for cls, fname in self._ref_fields:
+            for ents, view in w.query(cls, without=[Ghost]):
+                old = np.asarray(getattr(view, fname)).copy()
+                new = fn(old)
+                changed = new != old
+                if changed.any():
+                    pending = (ents[changed].copy(), new[changed])
+                else:
+                    continue
+                with self._silent():
+                    w.set_batch(pending[0], cls, {fname: pending[1]})
+
+    def _unresolve(self, leaving: Array) -> None:
+        """References to entities about to leave become ``REMOTE_TAG | global``."""
+        if not self._ref_fields or not len(leaving):
+            return
+        local, glob = self._id_map(owned_only=False)
+        leave = np.sort(leaving)
+
+        def fn(old: Array) -> Array:
+            pos = np.minimum(np.searchsorted(leave, old), len(leave) - 1)
+            hit = leave[pos] == old
+            if not hit.any():
+                return old
+            out = old.copy()
+            gpos = np.searchsorted(local, old[hit])
+            out[hit] = glob[gpos] | REMOTE_TAG
+            return out
+
+        self._rewrite_refs(fn)
+
+    def _resolve(self) -> None:
+        """``REMOTE_TAG | global`` references whose target is now local become local."""
+        if not self._ref_fields:
+            return
+        local, glob = self._id_map(owned_only=False)
+        o = np.argsort(glob, kind="stable")
+        gs, ls = glob[o], local[o]
+
+        def fn(old: Array) -> Array:
+            remote = (old & REMOTE_TAG) != 0
+            if not remote.any() or not len(gs):
+                return old
+            g = old & ~REMOTE_TAG
+            pos = np.minimum(np.searchsorted(gs, g), len(gs) - 1)
+            hit = remote & (gs[pos] == g)
+            out = old.copy()
+            out[hit] = ls[pos[hit]]
+            return out
+
+        self._rewrite_refs(fn)
+
+    # --------------------------------------------------- observers (routing)
+    def _ghost_rows(self, ents: Array) -> tuple[Array, Array]:
+        if not len(self._ghosts) or not len(ents):
+            return np.empty(0, np.int64), np.empty(0, np.uint64)
+        hit = np.isin(ents, self._ghosts)
+        idx = np.flatnonzero(hit)
+        return idx, ents[idx]
+
+    def _on_ghost_set(self, trig: Trigger) -> None:
+        if self._quiet:
+            return
+        idx, ghosts = self._ghost_rows(np.asarray(trig.entities))
+        if not len(idx):
+            return
+        gids = self.world.get_batch(ghosts, GlobalId)["id"]
+        values = {k: np.asarray(v)[idx] for k, v in (trig.values or {}).items()}
+        self._outbox.append(("set", trig.component.__name__, np.asarray(gids), values))
+
+    def _on_ghost_despawn(self, trig: Trigger) -> None:
+        if self._quiet:
+            return
+        idx, ghosts = self._ghost_rows(np.asarray(trig.entities))
+        if not len(idx):
+            return
+        gids = self.world.get_batch(ghosts, GlobalId)["id"]
+        self._outbox.append(("despawn", "", np.asarray(gids), {}))
+
+    # --------------------------------------------------------- frame stages
+    def _owned_position_tables(self) -> Iterator[Any]:
+        for t in self.world.tables:
+            if (
+                t.len
+                and self.pos_cid in t.components
+                and self.gid_cid in t.components
+                and self.ghost_cid not in t.components
+            ):
+                yield t
+
+    def _xy(self, t: Any) -> tuple[Array, Array]:
+        rb = t.batch((self.pos_cid,))
+        name = self.pos_cls.__name__
+        return (
+            rb.column(f"{name}.{self.fx}").to_numpy(),
+            rb.column(f"{name}.{self.fy}").to_numpy(),
+        )
+
+    def export_halo(self) -> list[list[Batch]]:
+        """Per shard index: copies of owned agents within that region's halo."""
+        out: list[list[Batch]] = [[] for _ in range(self.grid.count)]
+        if not self.info.neighbors:
+            return out
+        local, glob = (
+            self._id_map(owned_only=False) if self._ref_fields else (None, None)
+        )
+        for t in self._owned_position_tables():
+            x, y = self._xy(t)
+            for target in self.info.neighbors:
+                rows = np.flatnonzero(self.grid.halo_mask(target, x, y))
+                if len(rows):
+                    out[target].append(
+                        (self._names(t), self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
+                    )
+        return out
+
+    def import_ghosts(self, *incoming: list[Batch]) -> dict[str, float]:
+        """Spawn the neighbors' halo copies as :class:`Ghost` entities."""
+        t0 = time.perf_counter()
+        batches = [b for part in incoming for b in part]
+        self._ghosts = np.sort(self._spawn(batches, [Ghost]))
+        self._resolve()
+        return {
+            "halo_bytes": float(_bytes(batches)),
+            "ghosts": float(len(self._ghosts)),
+            "import_s": time.perf_counter() - t0,
+        }
+
+    def step(self) -> dict[str, Any]:
+        """Step the world, then drop the ghosts; returns timing and routed commands."""
+        t0 = time.perf_counter()
+        self.world.step()
+        t1 = time.perf_counter()
+        ghosts = self._ghosts
+        if len(ghosts):
+            alive = ghosts[self.world.is_alive_batch(ghosts)]
+            self._unresolve(alive)
+            self._despawn(alive)
+        self._ghosts = np.empty(0, np.uint64)
+        self._assign_new_ids()
+        outbox, self._outbox = self._outbox, []
+        return {"step_s": t1 - t0, "drop_s": time.perf_counter() - t1, "routed": outbox}
+
+    def _assign_new_ids(self) -> None:
+        fresh = [
+            t.entities.copy()
+            for t in self.world.tables
+            if t.len and self.gid_cid not in t.components
+        ]
+        if not fresh:
+            return
+        ids = np.concatenate(fresh)
+        gids = (
+            np.uint64(SPAWN_BASE)
+            | np.uint64(self.index << 40)
+            | (np.arange(len(ids), dtype=np.uint64) + np.uint64(self.next_id))
+        )
+        self.next_id += len(ids)
+        with self._silent():
+            self.world.insert_batch(ids, GlobalId)
+            self.world.set_batch(ids, GlobalId, {"id": gids})
+
+    def apply_routed(self, ops: Sequence[tuple[Any, ...]]) -> int:
+        """Apply routed ``set`` / ``despawn`` commands to the agents this shard owns."""
+        local, glob = self._id_map(owned_only=True)
+        if not len(local):
+            return 0
+        o = np.argsort(glob, kind="stable")
+        gs, ls = glob[o], local[o]
+        done = 0
+        for kind, name, gids, values in ops:
+            g = np.asarray(gids, np.uint64)
+            pos = np.minimum(np.searchsorted(gs, g), len(gs) - 1)
+            hit = gs[pos] == g
+            if not hit.any():
+                continue
+            ids = ls[pos[hit]]
+            with self._silent():
+                if kind == "set":
+                    cls = self.classes[name]
+                    self.world.set_batch(
+                        ids, cls, {k: np.asarray(v)[hit] for k, v in values.items()}
+                    )
+                else:
+                    self._unresolve(ids)
+                    self.world.despawn_batch(ids)
+            done += int(hit.sum())
+        return done
+
+    def export_migrants(self) -> list[list[Batch]]:
+        """Per shard index: the owned agents now in that region (removed here)."""
+        out: list[list[Batch]] = [[] for _ in range(self.grid.count)]
+        leaving = []
+        local, glob = (
+            self._id_map(owned_only=False) if self._ref_fields else (None, None)
+        )
+        for t in list(self._owned_position_tables()):
+            x, y = self._xy(t)
+            dest = self.grid.region(x, y)
+            moving = np.flatnonzero(dest != self.index)
+            if not len(moving):
+                continue
+            ents = t.entities
+            names = self._names(t)
+            for target in np.unique(dest[moving]):
+                rows = moving[dest[moving] == target]
+                out[int(target)].append(
+                    (names, self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
+                )
+            leaving.append(ents[moving].copy())
+        if leaving:
+            ids = np.concatenate(leaving)
+            self._unresolve(ids)
+            self._despawn(ids)
+        return out
+
+    def import_migrants(self, *incoming: list[Batch]) -> dict[str, float]:
+        """Spawn agents arriving from other shards (ids remapped, refs translated)."""
+        t0 = time.perf_counter()
+        batches = [b for part in incoming for b in part]
+        n = len(self._spawn(batches, []))
+        self._resolve()
+        return {
+            "migration_bytes": float(_bytes(batches)),
+            "migrants": float(n),
+            "import_s": time.perf_counter() - t0,
+        }
+
+    # --------------------------------------------------------------- queries
+    def count(self) -> int:
+        """Owned entities (ghosts excluded)."""
+        return sum(
+            t.len for t in self.world.tables if self.ghost_cid not in t.components
+        )
+
+    def gather(self, names: Sequence[str]) -> pa.Table:
+        """Owned rows of these components with ``global_id`` (Entity fields global)."""
+        classes = [self.classes[n] for n in names]
+        t = self.world.to_arrow(GlobalId, *classes, without=[Ghost])
+        t = t.drop_columns(["entity"]).rename_columns(
+            ["global_id", *t.column_names[2:]]
+        )
+        if self._ref_fields:
+            local, glob = self._id_map(owned_only=False)
+            for cls, fname in self._ref_fields:
+                key = f"{cls.__name__}.{fname}"
+                if key in t.column_names:
+                    i = t.column_names.index(key)
+                    col = self._to_global(t.column(key).to_numpy(), local, glob)
+                    t = t.set_column(i, t.field(i), pa.array(col))
+        return t
+
+    def save(self, folder: str) -> dict[str, Any]:
+        """Save this shard's world (no ghosts exist between frames)."""
+        _save(self.world, folder)
+        return {"folder": folder, "entities": self.count(), "next_id": self.next_id}
+
+    def frame(self) -> int:
+        """The world's frame counter."""
+        from archetype_ecs.resources import Time
+
+        return int(self.world.resource(Time).frame)
+
+
+# ------------------------------------------------------------ the driver side
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """Wall time of one sharded frame by stage (seconds) and bytes exchanged."""
+
+    frame: int
+    total_s: float
+    halo_s: float
+    compute_s: float
+    routing_s: float
+    migration_s: float
+    halo_bytes: int
+    migration_bytes: int
+    ghosts: int
+    migrants: int
+    routed: int
+
+
+def _hint(module: ModuleType, key: str, params: Mapping[str, Any]) -> Any:
+    hints = getattr(module, "SHARDING", None)
+    if not isinstance(hints, Mapping) or key not in hints:
+        return None
+    value = hints[key]
+    return value(params) if callable(value) else value
+
+
+def _actor_class() -> Any:
+    return ray.remote(Shard)
+
+
+class ShardedWorld:
+    """One logical world split over a ``gx`` x ``gy`` grid of Ray actors.
+
+    Parameters
+    ----------
+    model
+        A model (file path, module name or module; the model protocol) whose
+        ``build(seed=..., threads=..., **params)`` gives the whole initial world.
+        Each shard builds it and keeps its region (so the initial state is the
+        single world's, entity for entity).
+    shards
+        Grid shape ``(columns, rows)``, or an int for ``(n, 1)``.
+    params, seed, threads
+        Passed to ``build`` (params merged over the model's ``PARAMS``).
+    bounds
+        ``(xmin, ymin, xmax, ymax)`` split into the grid (default: the model's
+        ``SHARDING["bounds"]``). Agents outside belong to the edge regions.
+    halo
+        Ghost width: at least the interaction radius times the neighbor passes per
+        frame (default: ``SHARDING["halo"]``).
+    position
+        ``("Comp.x", "Comp.y")`` columns of the position (default:
+        ``SHARDING["position"]`` or ``("Position.x", "Position.y")``).
+    address
+        Ray cluster address; ``None`` starts a local Ray instance (or uses the one
+        this process joined). Nothing else changes on a cluster.
+    actor_options
+        ``ray.remote`` options of the shard actors (default: a CPU share each,
+        spread over nodes).
+
+    Raises
+    ------
+    ShardingError
+        Bad grid, bounds, halo or position, checked before any actor starts.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | ModuleType,
+        *,
+        shards: int | tuple[int, int] = 2,
+        params: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        threads: int | None = 1,
+        bounds: tuple[float, float, float, float] | None = None,
+        halo: float | None = None,
+        position: tuple[str, str] | None = None,
+        address: str | None = None,
+        actor_options: Mapping[str, Any] | None = None,
+        _restore: Sequence[tuple[str, int]] | None = None,
+    ) -> None:
+        self.spec = model_spec(model)
+        module = load_model(model if isinstance(model, ModuleType) else self.spec)
+        declared = getattr(module, "PARAMS", {})
+        merged = {
+            **(declared if isinstance(declared, Mapping) else {}),
+            **dict(params or {}),
+        }
+        self.params = dict(params or {})
+        shape = (shards, 1) if isinstance(shards, int) else tuple(shards)
+        if len(shape) != 2:
+            raise ShardingError(f"shards={shards!r}: give an int or (columns, rows)")
+        bounds = bounds if bounds is not None else _hint(module, "bounds", merged)
+        if bounds is None:
+            raise ShardingError(
+                "bounds=(xmin, ymin, xmax, ymax) is needed (the model defines no "
+                "SHARDING['bounds'])"
+            )
+        halo = halo if halo is not None else _hint(module, "halo", merged)
+        if halo is None:
+            raise ShardingError(
+                "halo= (the interaction radius) is needed (the model defines no "
+                "SHARDING['halo'])"
+            )
+        pos = (
+            position
+            or _hint(module, "position", merged)
+            or ("Position.x", "Position.y")
+        )
+        pos = (str(pos[0]), str(pos[1]))
+        comp, _, fx = pos[0].partition(".")
+        comp2, _, fy = pos[1].partition(".")
+        cls = getattr(module, comp, None)
+        try:
+            fields = {f.name for f in schema_of(cls).fields}
+        except Exception:  # not a component class
+            fields = set()
+        if comp != comp2 or not {fx, fy} <= fields:
+            raise ShardingError(
+                f"position={pos!r}: give two fields of one component class of the "
+                f"model, as ('Comp.x', 'Comp.y')"
+            )
+        self.grid = Grid(shape, bounds, float(halo))  # type: ignore[arg-type]
+        self.position = pos
+        self.seed = seed
+        self.threads = threads
+        self.frame = 0
+        self.stats: list[FrameStats] = []
+        self._session = ray_session(address)
+        self._started = self._session.__enter__()
+        try:
+            S = self.grid.count
+            if actor_options is None:
+                cpus = float(ray.cluster_resources().get("CPU", 1.0))
+                actor_options = {
+                    "num_cpus": min(1.0, cpus / S),
+                    "scheduling_strategy": "SPREAD",
+                }
+            cls_ = _actor_class().options(**actor_options)
+            self.actors = [
+                cls_.remote(
+                    self.spec,
+                    self.params,
+                    seed,
+                    threads,
+                    self.grid,
+                    s,
+                    pos,
+                    None if _restore is None else _restore[s],
+                )
+                for s in range(S)
+            ]
+            ray.get([a.count.remote() for a in self.actors])
+            if _restore is not None:
+                self.frame = int(ray.get(self.actors[0].frame.remote()))
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------- running
+    def step(self, frames: int = 1) -> list[FrameStats]:
+        """Run ``frames`` frames (halo, compute, routed commands, migration each).
+
+        Returns
+        -------
+        list of FrameStats
+            Per frame: wall time by stage and bytes exchanged (also appended to
+            ``self.stats``).
+        """
+        out = []
+        S = self.grid.count
+        for _ in range(frames):
+            t0 = time.perf_counter()
+            if S > 1:
+                halo = [
+                    a.export_halo.options(num_returns=S).remote() for a in self.actors
+                ]
+                hs = ray.get(
+                    [
+                        self.actors[t].import_ghosts.remote(
+                            *[halo[s][t] for s in range(S) if s != t]
+                        )
+                        for t in range(S)
+                    ]
+                )
+            else:
+                hs = [{"halo_bytes": 0.0, "ghosts": 0.0}]
+            t1 = time.perf_counter()
+            ss = ray.get([a.step.remote() for a in self.actors])
+            t2 = time.perf_counter()
+            ops = [op for st in ss for op in st["routed"]]
+            routed = (
+                sum(ray.get([a.apply_routed.remote(ops) for a in self.actors]))
+                if ops
+                else 0
+            )
+            t3 = time.perf_counter()
+            if S > 1:
+                mig = [
+                    a.export_migrants.options(num_returns=S).remote()
+                    for a in self.actors
+                ]
+                ms = ray.get(
+                    [
+                        self.actors[t].import_migrants.remote(
+                            *[mig[s][t] for s in range(S) if s != t]
+                        )
+                        for t in range(S)
+                    ]
+                )
+            else:
+                ms = [{"migration_bytes": 0.0, "migrants": 0.0}]
+            t4 = time.perf_counter()
+            self.frame += 1
+            st = FrameStats(
+                frame=self.frame,
+                total_s=t4 - t0,
+                halo_s=t1 - t0,
+                compute_s=t2 - t1,
+                routing_s=t3 - t2,
+                migration_s=t4 - t3,
+                halo_bytes=int(sum(h["halo_bytes"] for h in hs)),
+                migration_bytes=int(sum(m["migration_bytes"] for m in ms)),
+                ghosts=int(sum(h["ghosts"] for h in hs)),
+                migrants=int(sum(m["migrants"] for m in ms)),
+                routed=int(routed),
+            )
+            self.stats.append(st)
+            out.append(st)
+        return out
+
+    # ------------------------------------------------------------- queries
+    def counts(self) -> list[int]:
+        """Owned entities per shard (ghosts excluded)."""
+        return [int(c) for c in ray.get([a.count.remote() for a in self.actors])]
+
+    def __len__(self) -> int:
+        return sum(self.counts())
+
+    def gather(self, *components: str | type) -> pa.Table:
+        """The whole state as one table sorted by ``global_id``.
+
+        Columns: ``global_id`` then ``<Component>.<field>`` of each component (rows
+        of entities that carry all of them); Entity fields hold global ids.
+        """
+        names = [c if isinstance(c, str) else c.__name__ for c in components]
+        parts = ray.get([a.gather.remote(names) for a in self.actors])
+        table = pa.concat_tables(parts)
+        return table.take(pc.sort_indices(table, [("global_id", "ascending")]))
+
+    # ------------------------------------------------------------ commands
+    def _route(self, ops: list[tuple[Any, ...]], n: int, what: str) -> None:
+        done = sum(ray.get([a.apply_routed.remote(ops) for a in self.actors]))
+        if done != n:
+            raise ShardingError(
+                f"{what}: {n - done} of {n} global ids are owned by no shard (dead or "
+                "never existed); the others were applied"
+            )
+
+    def set(
+        self,
+        global_ids: Sequence[int] | Array,
+        component: str | type,
+        values: Mapping[str, Any],
+    ) -> None:
+        """Set fields of ``component`` on agents by global id, on their owning shards."""
+        g = np.asarray(global_ids, np.uint64)
+        name = component if isinstance(component, str) else component.__name__
+        self._route(
+            [("set", name, g, {k: np.asarray(v) for k, v in values.items()})],
+            len(g),
+            "set",
+        )
+
+    def despawn(self, global_ids: Sequence[int] | Array) -> None:
+        """Despawn agents by global id on their owning shards."""
+        g = np.asarray(global_ids, np.uint64)
+        self._route([("despawn", "", g, {})], len(g), "despawn")
+
+    # --------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Save every shard (``path/save-N/shard-S``, one world save each) + a manifest.
+
+        The manifest ``path/sharded.json`` is replaced last and atomically, so a
+        crash mid-save leaves the previous save loadable. Needs a file system that
+        every node sees (local runs always do).
+        """
+        root = Path(path).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        n = 1 + max(
+            (
+                int(p.name.split("-")[1])
+                for p in root.glob("save-*")
+                if p.name.split("-")[1].isdigit()
+            ),
+            default=0,
+        )
+        folder = root / f"save-{n:06d}"
+        shards = ray.get(
+            [
+                a.save.remote(str(folder / f"shard-{s}"))
+                for s, a in enumerate(self.actors)
+            ]
+        )
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.spec,
+            "params": self.params,
+            "seed": self.seed,
+            "threads": self.threads,
+            "shards": list(self.grid.shape),
+            "bounds": list(self.grid.bounds),
+            "halo": self.grid.halo,
+            "position": list(self.position),
+            "frame": self.frame,
+            "save": folder.name,
+            "shard_saves": [
+                {
+                    "folder": f"{folder.name}/shard-{s}",
+                    "entities": d["entities"],
+                    "next_id": d["next_id"],
+                }
+                for s, d in enumerate(shards)
+            ],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".sharded.", dir=root)
+        with os.fdopen(fd, "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / MANIFEST)
+        for old in root.glob("save-*"):
+            if old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+        return root / MANIFEST
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        address: str | None = None,
+        actor_options: Mapping[str, Any] | None = None,
+    ) -> ShardedWorld:
+        """Rebuild a sharded world from :meth:`save` (same grid, ids and frame)."""
+        root = Path(path)
+        mpath = root / MANIFEST
+        try:
+            m = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise ShardingError(
+                f"{mpath}: missing or unreadable ({exc}); not a sharded save"
+            ) from exc
+        if (
+            not isinstance(m, dict)
+            or m.get("format") != FORMAT
+            or m.get("format_version") != FORMAT_VERSION
+        ):
+            raise ShardingError(
+                f"{mpath}: not a version-{FORMAT_VERSION} arrow-ecs sharded save"
+            )
+        restore = [
+            (str(root / d["folder"]), int(d["next_id"])) for d in m["shard_saves"]
+        ]
+        return cls(
+            m["model"],
+            shards=(int(m["shards"][0]), int(m["shards"][1])),
+            params=m["params"],
+            seed=int(m["seed"]),
+            threads=m["threads"],
+            bounds=tuple(m["bounds"]),  # type: ignore[arg-type]
+            halo=float(m["halo"]),
+            position=(m["position"][0], m["position"][1]),
+            address=address,
+            actor_options=actor_options,
+            _restore=restore,
+        )
+
+    # ----------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Stop the actors (and the local Ray instance if this world started it)."""
+        for a in getattr(self, "actors", []):
+            with contextlib.suppress(Exception):
+                ray.kill(a)
+        self.actors = []
+        session, self._session = getattr(self, "_session", None), None
+        if session is not None:
+            session.__exit__(None, None, None)
+
+    def __enter__(self) -> ShardedWorld:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def single_world_state(world: World, *components: type) -> pa.Table:
+    """A plain world's rows as :meth:`ShardedWorld.gather` shows them (for comparisons).
+
+    ``global_id`` is the entity id (what a sharded run assigns to the initial agents),
+    rows sorted by it.
+    """
+    t = world.to_arrow(*components)
+    t = t.rename_columns(["global_id", *t.column_names[1:]])
+    return t.take(pc.sort_indices(t, [("global_id", "ascending")]))
