@@ -5,12 +5,13 @@ system ages agents and despawns those past their lifetime; another tags slow age
 ``Resting`` and untags fast ones (rows move between archetype tables every frame); in
 ``post_update`` as many newcomers are spawned as died. Structural changes go through
 command buffers applied in bulk at each phase's sync point.
+
+A gallery model (``arrow-ecs demo bounce``, ``arrow-ecs run examples/bounce.py``): it
+follows the model protocol of :mod:`archetype_ecs.runner`.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +26,21 @@ from archetype_ecs import (
     njit,
     system,
 )
-from archetype_ecs._progress import Progress
 from archetype_ecs.demos._kernels import age_kernel, move_kernel, speed_mask_kernel
+from archetype_ecs.runner import ParamError, resolve_params
 
 __all__ = [
+    "FRAMES",
+    "PARAMS",
+    "RECORD",
     "Age",
     "Churn",
     "Position",
     "Resting",
     "Velocity",
-    "add_arguments",
     "build",
-    "run",
+    "status",
+    "summary",
 ]
 
 
@@ -163,20 +167,38 @@ def births(ctx: SystemContext) -> None:
     churn.history.append(churn.died)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of this demo."""
-    parser.add_argument(
-        "--agents", type=int, default=100_000, help="agents (default 100000)"
-    )
-    parser.add_argument("--frames", type=int, default=300, help="frames (default 300)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="worker threads (default: CPU count)"
-    )
+PARAMS: dict[str, int | float | str | bool] = {"agents": 100_000}
+"""Parameters of the model and their defaults (``arrow-ecs demo bounce --agents N``)."""
+
+FRAMES = 300
+"""Frames a run takes by default."""
+
+RECORD = [Position, Velocity, Age]
+"""Components ``arrow-ecs run --record`` writes every frame."""
 
 
-def build(agents: int, seed: int, threads: int | None = None) -> World:
-    """A world with ``agents`` agents and the demo's systems."""
+def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
+    """A world of ``agents`` agents with the model's four systems.
+
+    Parameters
+    ----------
+    seed
+        Seeds the agents' initial state and the newcomers (the ``Churn`` resource's
+        generator) and the world's ``Rng``: the same seed gives the same run.
+    threads
+        Worker threads (default: CPU count); results do not depend on it.
+    **params
+        ``agents`` (int, default 100,000).
+
+    Raises
+    ------
+    ParamError
+        When a parameter is unknown or not an int.
+    """
+    p = resolve_params(PARAMS, params, model="bounce")
+    agents = p["agents"]
+    if not isinstance(agents, int) or agents < 0:
+        raise ParamError(f"model 'bounce': agents must be >= 0, got {agents!r}")
     rng = np.random.default_rng(seed)
     world = World(seed=seed, threads=threads, dt=DT)
     world.spawn_batch(_agent_columns(rng, agents, newborn=False))
@@ -185,47 +207,32 @@ def build(agents: int, seed: int, threads: int | None = None) -> World:
     return world
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the demo with a progress bar; return the summary figures."""
-    world = build(args.agents, args.seed, getattr(args, "threads", None))
-    world.step()  # warm-up frame: JIT compile (or on-disk cache load), not timed
-    world.profiler.clear()
-    frame_times: list[float] = []
-    bar = Progress(args.frames)
-    for frame in range(1, args.frames + 1):
-        t = time.perf_counter()
-        world.step()
-        frame_times.append(time.perf_counter() - t)
-        if frame % 10 == 0 or frame == args.frames:
-            resting_n = world.query(Resting).count()
-            bar.update(
-                frame,
-                f"{frame_times[-1] * 1e3:6.2f} ms/frame, {len(world)} agents, "
-                f"{resting_n} resting",
-            )
+def summary(world: World) -> dict[str, Any]:
+    """End figures: population, churn, archetypes, kernel cost, a position checksum.
+
+    The checksum (sum of every coordinate, in float64) is the same for a seed on
+    every run and thread count.
+    """
     churn = world.resource(Churn)
-    stats = world.stats().to_pylist()
-    systems = {r["name"]: r["mean_ms"] for r in stats if r["kind"] == "system"}
-    slowest = max(systems, key=lambda k: systems[k])
+    systems = {r["name"]: r for r in world.stats().to_pylist() if r["kind"] == "system"}
+    move = systems.get("movement")
+    move_ms = move["mean_ms"] if move else 0.0
     pos = world.query(Position).to_arrow()
     checksum = float(
         np.sum(pos.column("Position.x").to_numpy(), dtype=np.float64)
         + np.sum(pos.column("Position.y").to_numpy(), dtype=np.float64)
     )
-    median = float(np.median(frame_times))
-    move_ms = systems["movement"]
-    world.close()
     return {
-        "demo": "bounce",
         "agents": len(world),
-        "frames": args.frames,
-        "seed": args.seed,
         "spawned": churn.spawned_total,
         "despawned": churn.despawned_total,
+        "resting": world.query(Resting).count(),
         "archetypes": len(world.archetypes_info()),
-        "median_frame_ms": median * 1e3,
-        "system_mean_ms": systems,
-        "slowest_system": slowest,
         "move_ns_per_agent": move_ms * 1e6 / max(len(world), 1),
         "checksum": checksum,
     }
+
+
+def status(world: World) -> str:
+    """Live text for the progress bar: how many agents rest."""
+    return f"{world.query(Resting).count():,} resting"

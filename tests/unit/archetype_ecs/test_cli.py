@@ -16,7 +16,7 @@ def test_demo_prints_a_summary_with_the_agreed_figures(capsys) -> None:
     )
     out = capsys.readouterr()
     summary = json.loads(out.out)
-    assert summary["demo"] == "bounce"
+    assert summary["model"] == "bounce"
     assert summary["agents"] == 3000  # births replace deaths: the population is steady
     assert summary["frames"] == 12
     assert summary["spawned"] == summary["despawned"]
