@@ -176,6 +176,17 @@ def place_kernel(
 
 
 @njit
+def place_run_kernel(
+    ids: Array, table_arr: Array, row_arr: Array, table_id: int, start: int
+) -> None:
+    """Record ``ids[i]`` at row ``start + i`` of ``table_id`` (rows appended in a run)."""
+    for i in range(ids.shape[0]):
+        slot = np.int64(ids[i] & np.uint64(0xFFFFFFFF))
+        table_arr[slot] = table_id
+        row_arr[slot] = start + i
+
+
+@njit
 def release_kernel(
     ids: Array, generation: Array, table_arr: Array, free: Array, nfree: int
 ) -> int:
@@ -279,3 +290,71 @@ def classify_reference(
     keep = (mark_last_reference if keep_last else mark_first_reference)(ids[live])
     status[live[~keep]] = 2
     return status
+
+
+# Codes of ``check_saved_index``: what is wrong with a saved entity index.
+INDEX_OK = 0
+INDEX_DUPLICATE_ID = 1
+INDEX_STALE_ID = 2
+INDEX_BAD_FREE = 3
+INDEX_GENERATION_ZERO = 4
+INDEX_UNACCOUNTED = 5
+_RETIRED = 0xFFFF_FFFF
+
+
+@njit
+def check_saved_index_kernel(ids: Array, generation: Array, free: Array) -> int:
+    """Check a loaded save's ids against its entity index in O(ids + slots).
+
+    Every id must name a slot of ``generation`` with its generation, once; every free
+    slot must be in range, not live, listed once; no slot may hold generation 0;
+    every slot is live, free or retired (generation 0xFFFFFFFF). Returns the first
+    failing ``INDEX_*`` code, checked in that order.
+    """
+    size = generation.shape[0]
+    mark = np.zeros(size, dtype=np.uint8)  # 1 live, 2 free
+    mask = np.uint64(0xFFFF_FFFF)
+    for i in range(ids.shape[0]):
+        slot = ids[i] & mask
+        if slot >= size or np.uint32(ids[i] >> np.uint64(32)) != generation[slot]:
+            return INDEX_STALE_ID
+        if mark[slot]:
+            return INDEX_DUPLICATE_ID
+        mark[slot] = 1
+    for i in range(free.shape[0]):
+        f = free[i]
+        if f < 0 or f >= size or mark[f]:
+            return INDEX_BAD_FREE
+        mark[f] = 2
+    for s in range(size):
+        if generation[s] == 0:
+            return INDEX_GENERATION_ZERO
+        if mark[s] == 0 and generation[s] != _RETIRED:
+            return INDEX_UNACCOUNTED
+    return INDEX_OK
+
+
+def check_saved_index_reference(ids: Array, generation: Array, free: Array) -> int:
+    """NumPy twin of :func:`check_saved_index_kernel` (same codes, same order)."""
+    size = len(generation)
+    slot = (ids & np.uint64(0xFFFF_FFFF)).astype(np.int64)
+    gen = (ids >> np.uint64(32)).astype(np.uint32)
+    # Walk the ids in order so the first failure wins as in the kernel.
+    seen: set[int] = set()
+    for s, g in zip(slot.tolist(), gen.tolist(), strict=True):
+        if s >= size or g != int(generation[s]):
+            return INDEX_STALE_ID
+        if s in seen:
+            return INDEX_DUPLICATE_ID
+        seen.add(s)
+    freed: set[int] = set()
+    for f in free.tolist():
+        if f < 0 or f >= size or f in seen or f in freed:
+            return INDEX_BAD_FREE
+        freed.add(f)
+    for s in range(size):
+        if generation[s] == 0:
+            return INDEX_GENERATION_ZERO
+        if s not in seen and s not in freed and generation[s] != _RETIRED:
+            return INDEX_UNACCOUNTED
+    return INDEX_OK

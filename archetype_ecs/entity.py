@@ -19,6 +19,7 @@ from archetype_ecs._kernels import (
     mark_first_kernel,
     mark_last_kernel,
     place_kernel,
+    place_run_kernel,
     release_kernel,
     spawn_fill_kernel,
 )
@@ -199,6 +200,14 @@ class EntityIndex:
         ``spawned`` marks ids that were not alive before (they count as new).
         """
         place_kernel(ids, self.table, self.row, table, np.asarray(rows, dtype=np.int64))
+        if spawned:
+            self.alive_count += len(ids)
+
+    def place_run(
+        self, ids: IdArray, table: int, start: int, *, spawned: bool = False
+    ) -> None:
+        """Record that ``ids`` now live in ``table`` at rows ``start, start + 1, ...``."""
+        place_run_kernel(ids, self.table, self.row, table, start)
         if spawned:
             self.alive_count += len(ids)
 

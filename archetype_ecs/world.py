@@ -599,7 +599,7 @@ class World:
             fresh = {c: v for c, v in add.items() if c not in src.component_set}
             self._fill_row_values(values, fresh, sel, len(gids))
             start = dst.append(values)
-            self.entities.place(gids, dst.id, np.arange(start, start + len(gids)))
+            self.entities.place_run(gids, dst.id, start)
             existing = {c: v for c, v in add.items() if c in src.component_set}
             if existing:
                 new_rows = np.arange(start, start + len(gids))

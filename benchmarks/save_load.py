@@ -9,8 +9,8 @@ Variants
   columns (``entity`` + the 8 fields) and fsyncs it -- the floor for "put these
   columns durably on disk as Arrow IPC".
 * ``save_ipc``: ``save(world, folder)`` into the same directory every call (atomic:
-  temporary folder, fsync, ``CURRENT`` swap, blake2b hash of every file, previous
-  snapshot pruned).
+  temporary folder, fsync, ``CURRENT`` swap, XXH3-128 checksum of every file,
+  previous snapshot pruned).
 * ``save_parquet``: the same with ``file_format="parquet"`` (compressed; info only).
 * ``raw_read`` (baseline for loads): memory-map that IPC file, read it and copy every
   column into an owned numpy array -- the floor for "get these columns back as

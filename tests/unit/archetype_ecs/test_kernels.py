@@ -9,6 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from archetype_ecs._kernels import (
+    INDEX_DUPLICATE_ID,
+    INDEX_OK,
+    INDEX_UNACCOUNTED,
+    check_saved_index_kernel,
+    check_saved_index_reference,
     group_by_kernel,
     group_by_reference,
     mark_first_kernel,
@@ -46,3 +51,53 @@ def test_group_by_equals_reference(keys: np.ndarray) -> None:
     ref_order, ref_offsets = group_by_reference(keys, 10)
     np.testing.assert_array_equal(order, ref_order)
     np.testing.assert_array_equal(offsets, ref_offsets)
+
+
+@st.composite
+def saved_indexes(draw):
+    """An entity index as a save holds it, valid or broken in one of many ways."""
+    size = draw(st.integers(0, 30))
+    generation = np.array(
+        draw(
+            st.lists(
+                st.sampled_from([0, 1, 2, 7, 0xFFFF_FFFF]), min_size=size, max_size=size
+            )
+        ),
+        dtype=np.uint32,
+    )
+    state = draw(st.lists(st.sampled_from("lfn"), min_size=size, max_size=size))
+    live = [s for s in range(size) if state[s] == "l"]
+    free = [s for s in range(size) if state[s] == "f"]
+    ids = [(int(generation[s]) << 32) | s for s in live]
+    # corruptions: repeated / stale / out-of-range ids, bad free entries
+    extra = draw(st.lists(st.integers(0, 40), max_size=3))
+    ids += [(int(draw(st.sampled_from([1, 2, 0xFFFF_FFFF]))) << 32) | e for e in extra]
+    if ids and draw(st.booleans()):
+        ids.append(draw(st.sampled_from(ids)))
+    free += draw(st.lists(st.integers(-2, 40), max_size=2))
+    ids = draw(st.permutations(ids))
+    return (
+        np.array(ids, dtype=np.uint64),
+        generation,
+        np.array(draw(st.permutations(free)), dtype=np.int64),
+    )
+
+
+@pytest.mark.hypothesis
+@given(saved_indexes())
+def test_check_saved_index_equals_reference(index) -> None:
+    ids, generation, free = index
+    assert check_saved_index_kernel(ids, generation, free) == (
+        check_saved_index_reference(ids, generation, free)
+    )
+
+
+def test_check_saved_index_accepts_a_consistent_index() -> None:
+    generation = np.array([1, 3, 0xFFFF_FFFF, 2], dtype=np.uint32)
+    ids = np.array([(3 << 32) | 1, (1 << 32) | 0], dtype=np.uint64)
+    free = np.array([3], dtype=np.int64)
+    assert check_saved_index_kernel(ids, generation, free) == INDEX_OK
+    assert check_saved_index_kernel(ids[:1], generation, free) == INDEX_UNACCOUNTED
+    assert check_saved_index_kernel(ids[[0, 0]], generation, free) == (
+        INDEX_DUPLICATE_ID
+    )

@@ -142,7 +142,10 @@ def test_manifest_describes_format_tables_components_and_resources(tmp_path):
     vel = manifest["components"]["Vel"]["fields"]
     assert vel == [{"name": "v", "type": "f32", "shape": [3], "default": [0, 0, 0]}]
     assert sum(t["rows"] for t in manifest["tables"]) == 6
-    assert all(len(t["hash"]) == 64 for t in manifest["tables"])
+    assert all(
+        t["hash"].startswith("xxh3_128:") and len(t["hash"]) == 9 + 32
+        for t in manifest["tables"]
+    )
     assert all(t["file"].endswith(".parquet") for t in manifest["tables"])
     types = [r["type"] for r in manifest["resources"]]
     assert types == ["archetype_ecs.resources.Time", "archetype_ecs.random.Rng"]
@@ -603,3 +606,29 @@ def test_malformed_manifest_values_raise_serialization_error(
 
 def test_serialization_error_is_a_value_error():
     assert issubclass(SerializationError, ValueError)
+
+
+def test_saves_checksummed_with_sha256_still_load(tmp_path):
+    """Saves from before the switch to XXH3 carry SHA-256 digests; they still load."""
+    import hashlib
+
+    world, ids = small_world()
+    snap = save(world, tmp_path)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    for entry in manifest["tables"]:
+        entry["hash"] = hashlib.sha256((snap / entry["file"]).read_bytes()).hexdigest()
+    for fkey, hkey in (("file", "hash"), ("free_file", "free_hash")):
+        data = (snap / manifest["index"][fkey]).read_bytes()
+        manifest["index"][hkey] = hashlib.sha256(data).hexdigest()
+    (snap / "manifest.json").write_text(json.dumps(manifest))
+    digest = hashlib.sha256((snap / "manifest.json").read_bytes()).hexdigest()
+    (tmp_path / "CURRENT").write_text(f"{snap.name} {digest}\n")
+    loaded = load(tmp_path, components=ALL).world
+    assert rows(loaded, Pos, ids[:1]) == rows(world, Pos, ids[:1])
+    # ... and a flipped byte is still caught by the SHA-256 check
+    table = snap / manifest["tables"][0]["file"]
+    data = bytearray(table.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    table.write_bytes(bytes(data))
+    with pytest.raises(SerializationError, match="does not match its hash"):
+        load(tmp_path, components=ALL)
