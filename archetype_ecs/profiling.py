@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter_ns
@@ -187,6 +187,9 @@ class Profiler:
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._frames: deque[tuple[int, int, int]] = deque(maxlen=trace_frames)
         self._frame_stat = _Stat(FRAME_KIND, FRAME_KIND, "", python=False)
+        #: Called as ``listener(frame, start_ns, end_ns)`` after each frame is marked
+        #: (e.g. by a frame budget monitor); not called while disabled.
+        self.frame_listeners: list[Callable[[int, int, int], None]] = []
         self._thread_names: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -316,6 +319,8 @@ class Profiler:
                 spans = self._spans
                 while spans and spans[0].start_ns < cutoff:
                     spans.popleft()
+        for listener in self.frame_listeners:
+            listener(frame, start_ns, end_ns)
 
     def set_thread_name(self, thread: int, name: str) -> None:
         """Name the trace track of ``thread`` (default: ``main`` / ``worker N``)."""

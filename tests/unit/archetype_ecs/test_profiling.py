@@ -468,3 +468,18 @@ def test_span_tuple_fields():
     s = Span("system", "s", "update", 1, 2, 3, 4, False)
     assert s._asdict()["thread"] == 3
     assert "Profiler on" in repr(Profiler())
+
+
+def test_frame_listeners_see_each_frame_as_it_is_marked():
+    from archetype_ecs import World
+
+    w = World(threads=1)
+    seen: list[tuple[int, int]] = []
+    w.profiler.frame_listeners.append(lambda f, s, e: seen.append((f, e - s)))
+    w.step()
+    w.step()
+    assert [f for f, _ in seen] == [1, 2]
+    assert all(d >= 0 for _, d in seen)
+    w.profiler.enabled = False
+    w.step()
+    assert len(seen) == 2  # disabled: no marks, no listeners
