@@ -1,0 +1,1 @@
+../archetype_ecs/demos/boltzmann.py
