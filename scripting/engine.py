@@ -169,6 +169,9 @@ class ScriptEngine:
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
         self.pending = CommandBuffer("scripts")
+        # hook(script, phase, start_ns, end_ns) after every call (the script profiler
+        # and debugger use it); empty by default.
+        self.call_hooks: list[Callable[[Script, str, int, int], None]] = []
         world.stats_providers.append(self._security_counters)
 
     def _security_counters(self) -> dict[str, dict[str, int]]:
@@ -488,6 +491,8 @@ class ScriptEngine:
             self.world.profiler.record(
                 "script", name, phase, start, end, 0, n, python=True
             )
+            for hook in self.call_hooks:
+                hook(sc, phase, start, end)
         sc.stats.consecutive_failures = 0
         return recorded
 

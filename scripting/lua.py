@@ -105,14 +105,25 @@ local function fail(kind, msg)
 end
 local function violation(what) fail("violation", "sandbox violation: " .. what .. " is not available in scripts") end
 
-local function hook()
-  used = used + STEP
+local function charge(n)
+  used = used + n
   if fatal_kind or used > budget then
     if not fatal_kind then
       fatal_kind, fatal_msg = "timeout", "instruction budget of " .. budget .. " exceeded"
     end
     error(fatal_msg, 0)
   end
+end
+local function hook() charge(STEP) end
+
+-- The hook every call and coroutine gets. Host devtools (scripting.debugger /
+-- scripting.profiler, through host.devtools) may swap in one combined hook that
+-- also charges the budget; scripts can neither see nor change this slot.
+local slot = {fn = hook, mask = "", count = STEP, always = false}
+local function install(co)
+  if budget <= 0 and not slot.always then return end
+  if co then sethook(co, slot.fn, slot.mask, slot.count)
+  else sethook(slot.fn, slot.mask, slot.count) end
 end
 
 local function guard(ok, ...)
@@ -133,7 +144,7 @@ end
 
 local function new_co(f)
   local co = co_create(f)
-  if budget > 0 then sethook(co, hook, "", STEP) end
+  install(co)
   return co
 end
 local function resume(co, ...) return guard(co_resume(co, ...)) end
@@ -325,7 +336,7 @@ end
 function host.run(limit, fn, ...)
   budget, used, fatal_kind, fatal_msg = limit, 0, nil, nil
   local tb = ""
-  if limit > 0 then sethook(hook, "", STEP) end
+  install()
   local function pass(ok, ...)
     sethook()
     if ok then return true, "", "", "", ... end
@@ -390,6 +401,19 @@ function host.pack_column(t, fmt, n, what)
 end
 
 host.fail = fail
+
+-- Trusted host tooling (debugger, profiler): a chunk loaded with the real globals
+-- (debug included) and handed the hook slot. Only Python can call this.
+function host.devtools(src, name)
+  local f = assert(load(src, "=" .. name, "t", _G))
+  return f({
+    slot = slot, charge = charge, STEP = STEP, hook = hook,
+    budget = function() return budget end,
+    fatal = function() return fatal_kind, fatal_msg end,
+    set_fatal = function(k, m) fatal_kind, fatal_msg = k, m end,
+    counts = counts, is_protected = function(t) return protected[t] == true end,
+  })
+end
 
 -- the script API (ecs.*): checks permissions, records commands as packed columns
 local perm = {reads = {}, writes = {}, resources = {}, events = {}, spawn = false, despawn = false}
@@ -745,6 +769,27 @@ class LuaSandbox:
                 )
             )
         return out
+
+    @property
+    def env(self) -> Any:
+        """The script's Lua environment (globals and ``state``); None before a load.
+
+        For host tooling only: never hand it to other scripts.
+        """
+        return self._env
+
+    def table(self, items: Any) -> Any:
+        """A new Lua table in this runtime from a Python list or dict (host use)."""
+        return self._rt.table_from(items)
+
+    def load_devtools(self, source: str, name: str) -> Any:
+        """Run trusted host tooling with the real Lua globals (``debug`` included).
+
+        The chunk gets the runtime's hook slot and budget accounting and returns its
+        API to the host (see :mod:`scripting.debugger`, :mod:`scripting.profiler`).
+        Scripts can reach neither the chunk nor what it returns.
+        """
+        return self._host.devtools(source.encode(), name.encode())
 
     def memory_used(self) -> int:
         """Bytes the runtime holds now."""

@@ -211,6 +211,10 @@ class PythonScript:
         safe = {k: getattr(builtins, k) for k in _SAFE_BUILTINS if hasattr(builtins, k)}
         safe["__import__"] = _import
         self._globals: dict[str, Any] = {"__builtins__": safe, "state": self.state}
+        # Host devtools (scripting.debugger / scripting.profiler) wrap every run of
+        # script code: each hook gets a thunk and calls it (under settrace, say).
+        # Empty unless a breakpoint or a profile is active, so scripts pay nothing.
+        self.hooks: list[Callable[[Callable[[], Any]], Any]] = []
 
     def load(self, source: str) -> bool:
         """Check and compile (cached by content hash); run the top level.
@@ -238,7 +242,9 @@ class PythonScript:
             code = compile(tree, self.name, "exec")
             self._cache[digest] = code
             self.compiles += 1
-        self._guarded(lambda: exec(code, self._globals))  # checked, restricted builtins
+        self._guarded(  # checked, restricted builtins
+            self._hooked(lambda: exec(code, self._globals))
+        )
         self._hash = digest
         return True
 
@@ -247,7 +253,14 @@ class PythonScript:
         fn = self._globals.get(entry)
         if not callable(fn):
             raise ScriptError(self.name, f"the script defines no function {entry!r}")
+        if self.hooks:
+            return self._guarded(self._hooked(lambda: fn(batch, api)))
         return self._guarded(lambda: fn(batch, api))
+
+    def _hooked(self, go: Callable[[], Any]) -> Callable[[], Any]:
+        for hook in self.hooks:
+            go = (lambda h, g: lambda: h(g))(hook, go)
+        return go
 
     def _guarded(self, go: Callable[[], Any]) -> Any:
         try:
