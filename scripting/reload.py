@@ -47,7 +47,15 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from archetype_ecs.component import schema_of
@@ -168,12 +176,14 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def error_line(exc: BaseException, path: Path) -> int | None:
+def error_line(exc: BaseException, path: Path, text: str = "") -> int | None:
     """The line of ``path`` an error points at, when it can be found.
 
     Looks at ``exc.line`` (script errors), ``lineno`` (syntax and JSON errors, also
     on the cause), the traceback frames in ``path``, then ``File "...", line N`` or
-    ``name:N:`` in the message (Numba typing errors, Lua messages).
+    ``name:N:`` in the message (Numba typing errors, Lua messages), and last, for
+    "name 'x' is not defined" (a Numba typing error without a location), the first
+    line of ``text`` using that name.
     """
     line = getattr(exc, "line", None)
     if isinstance(line, int):
@@ -191,10 +201,18 @@ def error_line(exc: BaseException, path: Path) -> int | None:
     ]
     if frames and frames[-1].lineno is not None:
         return frames[-1].lineno
-    text = str(exc)
-    m = re.search(r'File "[^"]*' + re.escape(path.name) + r'", line (\d+)', text)
-    m = m or re.search(re.escape(path.name) + r":(\d+)", text)
-    return int(m.group(1)) if m else None
+    msg = str(exc)
+    m = re.search(r'File "[^"]*' + re.escape(path.name) + r'", line (\d+)', msg)
+    m = m or re.search(re.escape(path.name) + r":(\d+)", msg)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"name '(\w+)' is not defined", msg)
+    if m and text:
+        word = re.compile(r"\b" + re.escape(m.group(1)) + r"\b")
+        for no, line_text in enumerate(text.splitlines(), 1):
+            if word.search(line_text):
+                return no
+    return None
 
 
 def _message(exc: BaseException) -> str:
@@ -211,12 +229,24 @@ class _Pending:
     hash: str
     swap: Swap
     event_time: float
+    text: str = ""
 
 
 @dataclass
 class _Tracked:
     target: ReloadTarget
     hash: str  # of the last content seen (whatever its outcome)
+
+
+_CHANGES = frozenset(
+    {
+        EVENT_TYPE_MODIFIED,
+        EVENT_TYPE_CLOSED,  # close after writing: the writer is done
+        EVENT_TYPE_CREATED,
+        EVENT_TYPE_DELETED,
+        EVENT_TYPE_MOVED,
+    }
+)
 
 
 class _Handler(FileSystemEventHandler):
@@ -226,7 +256,8 @@ class _Handler(FileSystemEventHandler):
         self.reloader = reloader
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        # Reads (ours included) raise opened / closed-without-write events: not changes.
+        if event.is_directory or event.event_type not in _CHANGES:
             return
         paths = [event.src_path]
         dest = getattr(event, "dest_path", "")
@@ -435,7 +466,7 @@ class HotReloader:
                 try:
                     self._process(key, last)
                 except Exception as exc:  # a bug must not kill the watcher
-                    self._record(key, "", "failed", exc, last, kind="?")
+                    self._add(self._rec(key, "?", "", "failed", exc, last))
 
     def _process(self, key: str, last: float) -> None:
         with self._cond:
@@ -460,13 +491,13 @@ class HotReloader:
             self._add(self._rec(key, target.kind, digest, "skipped", None, last))
             return
         tracked.hash = digest
+        text = data.decode("utf-8", errors="replace")
         try:
-            text = data.decode("utf-8")
             swap = target.validate(path, text)
         except Exception as exc:
-            self._record(key, digest, "failed", exc, last, kind=target.kind)
+            self._add(self._rec(key, target.kind, digest, "failed", exc, last, text))
             return
-        self._queue(_Pending(key, digest, swap, last))
+        self._queue(_Pending(key, digest, swap, last, text))
 
     def _queue(self, pending: _Pending) -> None:
         with self._cond:
@@ -495,7 +526,9 @@ class HotReloader:
             try:
                 detail = p.swap()
             except Exception as exc:
-                rec = self._rec(p.path, kind, p.hash, "failed", exc, p.event_time)
+                rec = self._rec(
+                    p.path, kind, p.hash, "failed", exc, p.event_time, p.text
+                )
             else:
                 outcome = "disabled" if not p.hash else "reloaded"
                 rec = dataclasses.replace(
@@ -515,6 +548,7 @@ class HotReloader:
         outcome: str,
         exc: BaseException | None,
         last: float,
+        text: str = "",
     ) -> ReloadRecord:
         return ReloadRecord(
             time=time.time(),
@@ -523,21 +557,9 @@ class HotReloader:
             hash=digest,
             outcome=outcome,
             error=_message(exc) if exc is not None else "",
-            line=error_line(exc, Path(key)) if exc is not None else None,
+            line=error_line(exc, Path(key), text) if exc is not None else None,
             latency_ms=(time.monotonic() - last) * 1e3,
         )
-
-    def _record(
-        self,
-        key: str,
-        digest: str,
-        outcome: str,
-        exc: BaseException,
-        last: float,
-        *,
-        kind: str,
-    ) -> None:
-        self._add(self._rec(key, kind, digest, outcome, exc, last))
 
     def _add(self, rec: ReloadRecord) -> None:
         with self._cond:
