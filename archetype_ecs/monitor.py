@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archetype_ecs.errors import EcsError
-from archetype_ecs.resources import Time
 
 if TYPE_CHECKING:
     from archetype_ecs.profiling import Profiler
@@ -159,7 +158,6 @@ class FrameBudget:
         self._seen = 0
         self._last_warning = -float("inf")
         self._world: World | None = None
-        self._last_frame = 0
 
     def __repr__(self) -> str:
         return (
@@ -189,34 +187,14 @@ class FrameBudget:
                 "detach() first or create one FrameBudget per world"
             )
         self._world = world
-        listeners = getattr(world.profiler, "frame_listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self.on_frame)
-        else:
-            # Profilers without frame listeners: judge each frame from its frame
-            # mark at the end of the next frame (and the last one in detach()).
-            self._last_frame = world.resource(Time).frame
-            world.frame_end_hooks.append(self._catch_up)
+        world.profiler.frame_listeners.append(self.on_frame)
         return self
 
     def detach(self) -> None:
         """Stop watching (the counters keep their values)."""
-        world = self._world
-        if world is None:
-            return
-        listeners = getattr(world.profiler, "frame_listeners", None)
-        if isinstance(listeners, list) and self.on_frame in listeners:
-            listeners.remove(self.on_frame)
-        if self._catch_up in world.frame_end_hooks:
-            self._catch_up(world)
-            world.frame_end_hooks.remove(self._catch_up)
-        self._world = None
-
-    def _catch_up(self, world: World) -> None:
-        for frame, start, end in world.profiler.frames():
-            if frame > self._last_frame:
-                self._last_frame = frame
-                self.on_frame(frame, start, end)
+        world, self._world = self._world, None
+        if world is not None and self.on_frame in world.profiler.frame_listeners:
+            world.profiler.frame_listeners.remove(self.on_frame)
 
     # ------------------------------------------------------------------- judging
 
