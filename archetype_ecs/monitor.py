@@ -219,7 +219,7 @@ class FrameBudget:
             if warn:
                 self._warn(slow)
                 self._last_warning = now
-        else:
+        if not warn:
             self.suppressed += 1
         self.max_ms = max(self.max_ms, ms)
 

@@ -34,6 +34,11 @@ def medium(ctx) -> None:
     time.sleep(0.002)
 
 
+def steps(world: World, n: int) -> None:
+    for _ in range(n):
+        world.step()
+
+
 def slow_world() -> World:
     world = World(threads=1)
     world.add_system(quick, slow, medium)
@@ -65,8 +70,7 @@ def test_warnings_are_rate_limited_and_count_the_suppressed_frames() -> None:
     world = slow_world()
     budget = FrameBudget(ms=1.0, warmup=0, interval=3600).attach(world)
     with pytest.warns(FrameBudgetWarning) as caught:
-        for _ in range(4):
-            world.step()
+        steps(world, 4)
     assert len(caught) == 1  # one warning an hour
     assert budget.over_budget == 4
     assert budget.suppressed == 3
@@ -77,8 +81,7 @@ def test_warnings_are_rate_limited_and_count_the_suppressed_frames() -> None:
         world.step()
     assert budget.suppressed == 0
     with pytest.warns(FrameBudgetWarning) as every:
-        world.step()
-        world.step()
+        steps(world, 2)
     assert len(every) == 2  # interval 0: every slow frame
 
 
@@ -156,8 +159,7 @@ def test_summary_is_json_able_and_names_the_worst_frame() -> None:
     world = slow_world()
     budget = FrameBudget(ms=1.0, warmup=0, interval=3600).attach(world)
     with pytest.warns(FrameBudgetWarning):
-        world.step()
-        world.step()
+        steps(world, 2)
     summary = json.loads(json.dumps(budget.summary()))
     assert summary["over_budget_frames"] == 2
     assert summary["over_budget_share"] == 1.0
@@ -255,8 +257,13 @@ def test_activity_reports_long_work_only() -> None:
 
 def test_activity_reports_failure() -> None:
     out = FakeTty()
-    with pytest.raises(RuntimeError), activity("loading", out, delay=0.0):
-        time.sleep(0.05)
-        raise RuntimeError("disk")
+
+    def fail() -> None:
+        with activity("loading", out, delay=0.0):
+            time.sleep(0.05)
+            raise RuntimeError("disk")
+
+    with pytest.raises(RuntimeError, match="disk"):
+        fail()
     assert "loading: failed after" in out.getvalue()
     assert out.getvalue().startswith("\rloading ... ")

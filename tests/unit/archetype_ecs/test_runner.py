@@ -202,12 +202,14 @@ def test_malformed_protocol_is_a_clear_error(tmp_path, body, match) -> None:
 
 
 def test_missing_file_and_module_are_clear_errors(tmp_path) -> None:
-    with pytest.raises(ModelError, match="model file .* not found"):
+    with pytest.raises(ModelError, match=r"model file .* not found"):
         load_model(tmp_path / "absent.py")
     (tmp_path / "sub").mkdir()
     with pytest.raises(ModelError, match="it is a directory"):
         load_model(tmp_path / "sub")
-    with pytest.raises(ModelError, match="no model file or module named 'no.such.mod'"):
+    with pytest.raises(
+        ModelError, match=r"no model file or module named 'no\.such\.mod'"
+    ):
         load_model("no.such.mod")
 
 
@@ -325,7 +327,7 @@ def test_run_model_rejects_bad_arguments_before_building(tmp_path) -> None:
         run_model(path, seed="1", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ParamError, match="unknown parameter 'stp'"):
         run_model(path, params={"stp": 1}, progress=False)
-    with pytest.raises(EcsError, match="the folder of .* does not exist"):
+    with pytest.raises(EcsError, match=r"the folder of .* does not exist"):
         run_model(path, trace=tmp_path / "no" / "t.json", progress=False)
     (tmp_path / "taken.parquet").write_text("x")
     with pytest.raises(EcsError, match="already exists"):
@@ -409,7 +411,7 @@ def test_record_trace_and_save_outputs(tmp_path) -> None:
 
     world = World()
     result = load(
-        tmp_path / "final", world, components=bounce.RECORD + [bounce.Resting]
+        tmp_path / "final", world, components=[*bounce.RECORD, bounce.Resting]
     )
     assert len(result.world) == 400
 
