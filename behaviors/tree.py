@@ -242,7 +242,9 @@ def _params(
     return 0, 0
 
 
-def _state_component(name: str, n: int) -> type:
+def _state_component(name: str, n: int, registered: str | None = None) -> type:
+    """``BT_<name>`` with ``n`` nodes; ``registered`` overrides the component name
+    (a hot-reloaded tree of another width gets a fresh one, see behaviors.reload)."""
     ns: dict[str, Any] = {
         "__annotations__": {"status": i8[n], "data": i32[n], "entered": i32[n]},
         "__module__": __name__,
@@ -252,4 +254,4 @@ def _state_component(name: str, n: int) -> type:
         "entered": (-1,) * n,
     }
     cls = type(f"BT_{name}", (), ns)
-    return component(cls)
+    return component(name=registered)(cls) if registered else component(cls)
