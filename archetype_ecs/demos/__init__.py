@@ -14,5 +14,6 @@ DEMOS: dict[str, str] = {
     "bounce": "archetype_ecs.demos.bounce",
     "boltzmann": "archetype_ecs.demos.boltzmann",
     "sugarscape": "archetype_ecs.demos.sugarscape",
+    "wolf_sheep": "archetype_ecs.demos.wolf_sheep",
 }
 DEFAULT_DEMO = "bounce"

@@ -1,0 +1,1 @@
+../archetype_ecs/demos/wolf_sheep.py
