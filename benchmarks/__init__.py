@@ -25,4 +25,9 @@ SCENARIOS: tuple[str, ...] = (
     "script_calls",
     # issue #8: analysis
     "analysis",
+    # issue #9: model gallery
+    "boltzmann",
+    "sugarscape",
+    # issue #7: hot reload
+    "reload",
 )
