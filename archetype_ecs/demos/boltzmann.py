@@ -31,7 +31,6 @@ from archetype_ecs.demos._abm_kernels import (
     gini,
 )
 from archetype_ecs.random import Rng, stream_id
-from archetype_ecs.resources import Time
 from archetype_ecs.runner import ParamError, resolve_params
 
 __all__ = [
@@ -200,9 +199,7 @@ def summary(world: World) -> dict[str, Any]:
     total = int(w.sum())
     top = np.sort(w)[::-1][: max(1, w.shape[0] // 10)] if w.shape[0] else w
     return {
-        "model": "boltzmann",
         "mode": eco.mode,
-        "frames": world.resource(Time).frame,
         "agents": int(w.shape[0]),
         "total_wealth": total,
         "mean_wealth": total / w.shape[0] if w.shape[0] else 0.0,

@@ -35,7 +35,6 @@ import numpy as np
 from archetype_ecs import SystemContext, World, component, i32, i64, system
 from archetype_ecs.demos._abm_kernels import forage_kernel, gini
 from archetype_ecs.random import Rng, stream_id
-from archetype_ecs.resources import Time
 from archetype_ecs.runner import ParamError, resolve_params
 
 __all__ = [
@@ -338,8 +337,6 @@ def summary(world: World) -> dict[str, Any]:
     met = _column(world, Traits, "metabolism")
     n = int(sugar.shape[0])
     return {
-        "model": "sugarscape",
-        "frames": world.resource(Time).frame,
         "agents": n,
         "deaths_total": land.deaths_total,
         "mean_sugar": float(sugar.mean()) if n else 0.0,

@@ -205,7 +205,6 @@ def test_summary_and_status_report_the_distribution() -> None:
     s = boltzmann.summary(world)
     assert s["agents"] == 1000
     assert s["total_wealth"] == 1000
-    assert s["frames"] == 30
     assert 0.4 < s["gini"] < 0.8  # the exponential (Boltzmann-Gibbs) law gives ~0.5+
     assert 0.0 < s["zero_wealth_share"] < 1.0
     assert s["top10_share"] > 0.1
