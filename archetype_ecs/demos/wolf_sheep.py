@@ -193,10 +193,14 @@ class Wolf:
 
 @component
 class Grass:
-    """A grass patch: grown or not, frames left until it grows, grazed this frame."""
+    """A grass patch: grown or not, the frame it grows back, grazed this frame.
+
+    A bare patch grows back at the end of frame ``regrow_at``. ``grazed`` is written
+    by ``sheep_graze`` every frame and read by the grass rule.
+    """
 
     fully_grown: bool_ = False
-    countdown: i32 = 0
+    regrow_at: i32 = 0
     grazed: bool_ = False
 
 
@@ -225,29 +229,25 @@ class Census:
 GRASS_LUA = """\
 --! reads: Grass
 --! writes: Grass
---! resources: Pasture
--- The grass rule (Mesa's GrassPatch): a patch grazed this frame is bare for
--- regrowth_time frames, then grows back. Only changed patches are written.
+--! resources: Pasture, Time
+-- The grass rule (Mesa's GrassPatch): a patch grazed in frame t is bare until the
+-- end of frame t + regrowth_time, then grown. Only patches that change are written.
 function run(b)
+  local now = ecs.resource("Time").frame
   local regrow = ecs.resource("Pasture").regrowth_time
-  local grown, left, grazed = b.Grass.fully_grown, b.Grass.countdown, b.Grass.grazed
-  local ents, g, c, z, k = {}, {}, {}, {}, 0
+  local grown, due, grazed = b.Grass.fully_grown, b.Grass.regrow_at, b.Grass.grazed
+  local ents, g, d, k = {}, {}, {}, 0
   for i = 1, b.n do
     if grazed[i] ~= 0 then
       k = k + 1
-      ents[k], g[k], c[k], z[k] = b.entity[i], 0, regrow, 0
-    elseif grown[i] == 0 then
+      ents[k], g[k], d[k] = b.entity[i], false, now + regrow
+    elseif grown[i] == 0 and due[i] <= now then
       k = k + 1
-      local t = left[i] - 1
-      if t <= 0 then
-        ents[k], g[k], c[k], z[k] = b.entity[i], 1, 0, 0
-      else
-        ents[k], g[k], c[k], z[k] = b.entity[i], 0, t, 0
-      end
+      ents[k], g[k], d[k] = b.entity[i], true, due[i]
     end
   end
   if k > 0 then
-    ecs.set_batch(ents, "Grass", {fully_grown = g, countdown = c, grazed = z})
+    ecs.set_batch(ents, "Grass", {fully_grown = g, regrow_at = d})
   end
 end
 """
@@ -744,10 +744,10 @@ def initial_animals(
 def initial_grass(
     seed: int, width: int, height: int, regrowth: int
 ) -> tuple[Array, Array]:
-    """Per cell (index ``y * width + x``): grown, and frames until it grows.
+    """Per cell (index ``y * width + x``): grown, and the frame it grows at the end of.
 
-    Mesa: a patch is grown with probability 1/2, else its countdown is uniform on
-    ``[0, regrowth)``, and a countdown of 0 means grown.
+    Mesa: a patch is grown with probability 1/2, else its countdown ``c`` is uniform
+    on ``[0, regrowth)`` and it grows at the end of step ``c`` (``c = 0``: grown).
     """
     rng = Rng(seed)
     cells = np.arange(width * height, dtype=np.int64)
@@ -841,7 +841,7 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
                 "x": (cells % w).astype(np.int32),
                 "y": (cells // w).astype(np.int32),
             },
-            Grass: {"fully_grown": grown, "countdown": countdown},
+            Grass: {"fully_grown": grown, "regrow_at": countdown},
         }
     )
     ns, nw = p["initial_sheep"], p["initial_wolves"]
@@ -969,13 +969,13 @@ class ReferenceWolfSheep:
         self.regrowth = int(p["grass_regrowth_time"])
         self.frame = 0
         self.grown: list[bool] = []
-        self.countdown: list[int] = []
+        self.regrow_at: list[int] = []
         for c in range(self.width * self.height):
             left = 0
             if not uniform(seed, STREAM_GRASS, c, 0, 0) < 0.5:
                 left = int(integers(0, self.regrowth, seed, STREAM_GRASS, c, 0, 1))
             self.grown.append(left == 0)
-            self.countdown.append(left)
+            self.regrow_at.append(left)
         self.animals: dict[int, _Beast] = {}
         uid = 0
         for wolf, n, gain, p_rep in (
@@ -1097,10 +1097,10 @@ class ReferenceWolfSheep:
 
         for c in range(self.width * self.height):
             if c in grazed:
-                self.grown[c], self.countdown[c] = False, self.regrowth
-            elif not self.grown[c]:
-                left = self.countdown[c] - 1
-                self.grown[c], self.countdown[c] = left <= 0, max(left, 0)
+                self.grown[c] = False
+                self.regrow_at[c] = self.frame + self.regrowth
+            elif not self.grown[c] and self.regrow_at[c] <= self.frame:
+                self.grown[c] = True
 
     def populations(self) -> tuple[int, int, int]:
         """``(sheep, wolves, grown grass patches)``, like :func:`populations`."""

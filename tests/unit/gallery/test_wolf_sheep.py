@@ -46,25 +46,25 @@ def _wrapping_is_intended() -> Iterator[None]:
 
 
 def grass_state(world: World) -> tuple[list[bool], list[int]]:
-    """Grown flags and countdowns per cell (index y * width + x)."""
+    """Grown flags and regrowth frames per cell (index y * width + x)."""
     t = world.query(wolf_sheep.Cell, Grass).to_arrow()
     w = world.resource(wolf_sheep.Pasture).width
     cell = np.asarray(t.column("Cell.y")) * w + np.asarray(t.column("Cell.x"))
     order = np.argsort(cell)
     grown = np.asarray(t.column("Grass.fully_grown"))[order]
-    left = np.asarray(t.column("Grass.countdown"))[order]
+    left = np.asarray(t.column("Grass.regrow_at"))[order]
     return grown.tolist(), left.tolist()
 
 
 def full_state(world: World) -> dict[str, Any]:
     grown, left = grass_state(world)
-    return {**animal_state(world), "grown": grown, "countdown": left}
+    return {**animal_state(world), "grown": grown, "regrow_at": left}
 
 
 def assert_matches(world: World, ref: ReferenceWolfSheep, frame: int) -> None:
     assert populations(world) == ref.populations(), f"populations at frame {frame}"
     assert animal_state(world) == ref.state(), f"animals at frame {frame}"
-    assert grass_state(world) == (ref.grown, ref.countdown), f"grass at frame {frame}"
+    assert grass_state(world) == (ref.grown, ref.regrow_at), f"grass at frame {frame}"
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,7 @@ def test_grazed_patch_is_bare_for_regrowth_time_frames() -> None:
     )
     for _, grass in world.query(Grass):
         grass.fully_grown[:] = True
-        grass.countdown[:] = 0
+        grass.regrow_at[:] = 0
     world.step()  # the sheep steps onto a grown patch and eats it
     grown = np.array(grass_state(world)[0])
     assert (~grown).sum() == 1
@@ -230,7 +230,7 @@ def test_a_grass_rule_writing_an_undeclared_component_is_refused() -> None:
     assert not (energies == 100).any()
     assert animal_state(world) == ref.state()
     assert grass_state(world)[1] == before_grass[1]
-    assert grass_state(world) != (ref.grown, ref.countdown)
+    assert grass_state(world) != (ref.grown, ref.regrow_at)
 
 
 def test_a_grass_rule_cannot_widen_its_query_beyond_the_header() -> None:
