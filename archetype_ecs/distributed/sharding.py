@@ -228,6 +228,7 @@ class Shard:
         self._ghosts: Array = np.empty(0, np.uint64)
         self._outbox: list[tuple[Any, ...]] = []
         self.next_id = 0
+        self._ref_fields = self._entity_fields()
         if restore is None:
             self._keep_region()
         else:
@@ -235,13 +236,7 @@ class Shard:
             self._despawn(self._all_entities())
             _load(folder, w)
         self.classes = {s.name: s.cls for s in w.components}
-        self._ref_fields = [
-            (s.cls, f.name)
-            for s in w.components
-            if s.cls is not GlobalId
-            for f in s.fields
-            if f.type.is_entity
-        ]
+        self._ref_fields = self._entity_fields()
         for s in list(w.components):
             if s.cls in (GlobalId, Ghost) or not s.fields:
                 continue
@@ -249,6 +244,15 @@ class Shard:
         w.observe(on_remove, GlobalId, self._on_ghost_despawn, name="route-despawn")
 
     # ------------------------------------------------------------ helpers
+    def _entity_fields(self) -> list[tuple[type, str]]:
+        return [
+            (s.cls, f.name)
+            for s in self.world.components
+            if s.cls is not GlobalId
+            for f in s.fields
+            if f.type.is_entity
+        ]
+
     @contextlib.contextmanager
     def _silent(self) -> Iterator[None]:
         self._quiet = True
@@ -290,7 +294,9 @@ class Shard:
                 leaving.append(ents[self.grid.region(x, y) != self.index])
             elif self.index != 0:  # entities without a position live on shard 0
                 leaving.append(ents)
-        self._despawn(np.concatenate(leaving) if leaving else np.empty(0, np.uint64))
+        gone = np.concatenate(leaving) if leaving else np.empty(0, np.uint64)
+        self._unresolve(gone)
+        self._despawn(gone)
 
     def _names(self, table: Any) -> list[str]:
         schemas = self.world.components.schemas

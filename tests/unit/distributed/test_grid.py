@@ -1,0 +1,73 @@
+"""Region grid and the flock kernel against plain references (no Ray needed to run)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("ray")
+
+from archetype_ecs.distributed.flock import flock_kernel, flock_reference  # noqa: E402
+from archetype_ecs.distributed.sharding import Grid  # noqa: E402
+
+coords = st.floats(-20.0, 120.0, allow_nan=False)
+
+
+@given(
+    gx=st.integers(1, 5),
+    gy=st.integers(1, 5),
+    halo=st.floats(0.0, 30.0),
+    pts=st.lists(st.tuples(coords, coords), max_size=40),
+)
+@settings(max_examples=60, deadline=None)
+def test_region_and_halo_match_a_per_point_reference(gx, gy, halo, pts):
+    grid = Grid((gx, gy), (0.0, 0.0, 100.0, 100.0), halo)
+    x = np.array([p[0] for p in pts], float)
+    y = np.array([p[1] for p in pts], float)
+    region = grid.region(x, y)
+    for i, (px, py) in enumerate(pts):
+        cx = min(max(math.floor(px / (100.0 / gx)), 0), gx - 1)
+        cy = min(max(math.floor(py / (100.0 / gy)), 0), gy - 1)
+        # the grid's edges are linspace values; agree away from float ties
+        if (
+            abs(px * gx / 100.0 - round(px * gx / 100.0)) > 1e-9
+            and abs(py * gy / 100.0 - round(py * gy / 100.0)) > 1e-9
+        ):
+            assert region[i] == cy * gx + cx
+        x0, y0, x1, y1 = grid.box(int(region[i]))
+        assert x0 <= px < x1 and y0 <= py < y1  # every point is in its own box
+    for s in range(grid.count):
+        info = grid.info(s)
+        mask = grid.halo_mask(s, x, y)
+        # every point near region s is owned by s or by one of its halo neighbors
+        owners = set(region[mask].tolist())
+        assert owners <= {s, *info.neighbors}
+
+
+@given(
+    n=st.integers(0, 40),
+    seed=st.integers(0, 2**16),
+    radius=st.floats(0.5, 5.0),
+)
+@settings(max_examples=40, deadline=None)
+def test_flock_kernel_matches_reference_and_ignores_order(n, seed, radius):
+    rng = np.random.default_rng(seed)
+    size = 10.0
+    x, y = rng.random(n) * size, rng.random(n) * size
+    vx, vy = rng.normal(size=n), rng.normal(size=n)
+    out = [np.empty(n) for _ in range(4)]
+    flock_kernel(x, y, vx, vy, size, radius, 1.0, 0.5, *out)
+    ref = flock_reference(x, y, vx, vy, size, radius, 1.0, 0.5)
+    for a, b in zip(out, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+    perm = rng.permutation(n)
+    shuffled = [np.empty(n) for _ in range(4)]
+    flock_kernel(
+        x[perm], y[perm], vx[perm], vy[perm], size, radius, 1.0, 0.5, *shuffled
+    )
+    for a, b in zip(out, shuffled, strict=True):
+        np.testing.assert_array_equal(a[perm], b)  # bit-identical in any order
