@@ -905,9 +905,13 @@ class _SystemsTarget:
             if s.kind != "kernel" or s.name not in world.schedule._by_name:
                 continue
             live = world.schedule.system(s.name)
-            sigs = list(getattr(live.fn, "signatures", ()))
-            if live.kind == "kernel" and hasattr(s.fn, "compile"):
-                for sig in sigs:  # compile now, for the types the world passes
+            same_args = all(
+                getattr(live, a) == getattr(s, a) for a in (*_QUERY, "entities")
+            )
+            if live.kind == "kernel" and same_args and hasattr(s.fn, "compile"):
+                # Compile now, for the types the world passes (same query: same
+                # views). Another query compiles on its first run instead.
+                for sig in list(getattr(live.fn, "signatures", ())):
                     s.fn.compile(sig)
 
         def swap() -> str:
