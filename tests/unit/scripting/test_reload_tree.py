@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archetype_ecs import World, component, i8, i32, njit
 from behaviors import Action, BehaviorTree, Condition, Sequence, add_agents
@@ -222,3 +224,79 @@ def test_node_map_and_remap_state_are_by_path_kind_and_leaf_name() -> None:
     assert e[1].tolist() == [-1, -1, -1, -1]
     empty = remap_state(old, new, status[:0], data[:0], entered[:0])
     assert [a.shape for a in empty] == [(0, 4), (0, 4), (0, 4), (0,)]
+
+
+def _remap_reference(
+    old: BehaviorTree,
+    new: BehaviorTree,
+    status: np.ndarray[Any, Any],
+    data: np.ndarray[Any, Any],
+    entered: np.ndarray[Any, Any],
+) -> tuple[list[list[int]], list[list[int]], list[list[int]], list[bool]]:
+    """Plain per-agent, per-node remap: the reference for ``remap_state``."""
+
+    def key(t: BehaviorTree, i: int) -> tuple[str, str, str]:
+        n = t.nodes[i]
+        return (
+            t.paths[i],
+            n.kind,
+            getattr(n, "name", "") if n.kind in ("Condition", "Action") else "",
+        )
+
+    new_keys = {key(new, j) for j in range(new.n_nodes)}
+    s_out, d_out, e_out, kept = [], [], [], []
+    for a in range(len(status)):
+        ok = all(
+            key(old, i) in new_keys for i in range(old.n_nodes) if status[a, i] == 3
+        )
+        kept.append(ok)
+        srow, drow, erow = [], [], []
+        for j in range(new.n_nodes):
+            src = next(
+                (i for i in range(old.n_nodes) if key(old, i) == key(new, j)), None
+            )
+            if ok and src is not None:
+                srow.append(int(status[a, src]))
+                drow.append(int(data[a, src]))
+                erow.append(int(entered[a, src]))
+            else:
+                srow.append(0)
+                drow.append(0)
+                erow.append(-1)
+        s_out.append(srow)
+        d_out.append(drow)
+        e_out.append(erow)
+    return s_out, d_out, e_out, kept
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_remap_state_matches_the_plain_reference(data: st.DataObject) -> None:
+    from behaviors.testing import trees
+
+    def cond(k: int) -> Condition:
+        return Condition("c" if k % 2 else "d", code=k)
+
+    def act(k: int) -> Action:
+        return Action("a" if k % 3 else "b", code=k)
+
+    old = data.draw(trees(condition=cond, action=act, max_nodes=10, max_depth=3))
+    new = (
+        old  # an edit that keeps every node: everybody keeps their place
+        if data.draw(st.booleans())
+        else data.draw(trees(condition=cond, action=act, max_nodes=10, max_depth=3))
+    )
+    agents = data.draw(st.integers(0, 6))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    status = rng.integers(0, 4, (agents, old.n_nodes)).astype(np.int8)
+    dat = rng.integers(0, 5, (agents, old.n_nodes)).astype(np.int32)
+    ent = rng.integers(-1, 9, (agents, old.n_nodes)).astype(np.int32)
+    s, d, e, kept = remap_state(old, new, status, dat, ent)
+    rs, rd, re_, rk = _remap_reference(old, new, status, dat, ent)
+    assert kept.tolist() == rk
+    assert s.tolist() == rs
+    assert d.tolist() == rd
+    assert e.tolist() == re_
+    assert s.shape == (agents, new.n_nodes)
