@@ -358,3 +358,50 @@ def check_saved_index_reference(ids: Array, generation: Array, free: Array) -> i
         if s not in seen and s not in freed and generation[s] != _RETIRED:
             return INDEX_UNACCOUNTED
     return INDEX_OK
+
+
+@njit
+def remap_ids_kernel(ids: Array, old: Array, new: Array) -> tuple[Array, int]:
+    """Map ``ids`` through ``old[i] -> new[i]`` by slot; unknown non-null ids become 0.
+
+    ``old`` must be distinct ids whose slots (low 32 bits) are dense enough to index a
+    table of ``max slot + 1`` entries (the caller checks; see
+    :func:`remap_ids_reference` for the general case). O(len(ids) + len(old)), no sort.
+    Returns the mapped ids and how many non-null ids were not found (dangling).
+    """
+    mask = np.uint64(0xFFFF_FFFF)
+    top = 0
+    for i in range(old.shape[0]):
+        s = np.int64(old[i] & mask)
+        if s > top:
+            top = s
+    by_slot = np.zeros(top + 1, dtype=np.int64)  # index into old/new, plus one
+    for i in range(old.shape[0]):
+        by_slot[np.int64(old[i] & mask)] = i + 1
+    out = np.zeros(ids.shape[0], dtype=np.uint64)
+    dangling = 0
+    for i in range(ids.shape[0]):
+        e = ids[i]
+        s = np.int64(e & mask)
+        j = by_slot[s] - 1 if s <= top else -1
+        if j >= 0 and old[j] == e:
+            out[i] = new[j]
+        elif e != 0:
+            dangling += 1
+    return out, dangling
+
+
+def remap_ids_reference(ids: Array, old: Array, new: Array) -> tuple[Array, int]:
+    """NumPy twin of :func:`remap_ids_kernel` by sorting (any ``old``, sparse too)."""
+    if not len(ids):
+        return ids.astype(np.uint64), 0
+    order = np.argsort(old, kind="stable")
+    sorted_old = old[order]
+    out = np.zeros(len(ids), dtype=np.uint64)
+    if not len(sorted_old):
+        return out, int(np.count_nonzero(ids != 0))
+    pos = np.searchsorted(sorted_old, ids)
+    pos_c = np.minimum(pos, len(sorted_old) - 1)
+    found = (pos < len(sorted_old)) & (sorted_old[pos_c] == ids)
+    out[found] = new[order[pos_c[found]]]
+    return out, int(np.count_nonzero(~found & (ids != 0)))

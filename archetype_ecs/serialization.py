@@ -37,6 +37,8 @@ from archetype_ecs._kernels import (
     INDEX_STALE_ID,
     INDEX_UNACCOUNTED,
     check_saved_index_kernel,
+    remap_ids_kernel,
+    remap_ids_reference,
 )
 from archetype_ecs.component import ComponentSchema, schema_of
 from archetype_ecs.errors import SerializationError
@@ -260,23 +262,18 @@ def _resource_records(world: World) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _apply_map(ids: Array, old: Array, new: Array) -> tuple[Array, int]:
-    """Map ``ids`` through sorted-able (old -> new); unknown non-null ids become 0."""
-    if not len(ids):
-        return ids.copy(), 0
-    order = np.argsort(old, kind="stable")
-    sorted_old = old[order]
-    pos = np.searchsorted(sorted_old, ids)
-    pos_c = np.minimum(pos, len(sorted_old) - 1) if len(sorted_old) else pos
-    found = (
-        (pos < len(sorted_old)) & (sorted_old[pos_c] == ids)
-        if len(sorted_old)
-        else np.zeros(len(ids), np.bool_)
-    )
-    out = np.zeros(len(ids), dtype=np.uint64)
-    if len(sorted_old):
-        out[found] = new[order[pos_c[found]]]
-    dangling = int(np.count_nonzero(~found & (ids != 0)))
-    return out, dangling
+    """Map ``ids`` through (old -> new); unknown non-null ids become 0.
+
+    Saved ids index a dense slot table in O(n) when their slots are compact (every
+    full save; most partial ones); otherwise a sort-based lookup.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.uint64)
+    old = np.ascontiguousarray(old, dtype=np.uint64)
+    top = int((old & np.uint64(0xFFFF_FFFF)).max()) if len(old) else 0
+    if top <= 4 * len(old) + 4096:
+        out, dangling = remap_ids_kernel(ids, old, np.asarray(new, np.uint64))
+        return out, int(dangling)
+    return remap_ids_reference(ids, old, np.asarray(new, np.uint64))
 
 
 # ------------------------------------------------------------------------------ save

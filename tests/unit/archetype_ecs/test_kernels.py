@@ -20,6 +20,8 @@ from archetype_ecs._kernels import (
     mark_first_reference,
     mark_last_kernel,
     mark_last_reference,
+    remap_ids_kernel,
+    remap_ids_reference,
 )
 
 slots = arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 49))
@@ -101,3 +103,22 @@ def test_check_saved_index_accepts_a_consistent_index() -> None:
     assert check_saved_index_kernel(ids[[0, 0]], generation, free) == (
         INDEX_DUPLICATE_ID
     )
+
+
+@pytest.mark.hypothesis
+@given(
+    st.lists(st.integers(0, 60), unique=True, max_size=40),
+    st.lists(st.integers(0, 80), max_size=60),
+    st.integers(1, 3),
+)
+def test_remap_ids_equals_reference(slots, probe, gen) -> None:
+    old = np.array([(gen << 32) | s for s in slots], dtype=np.uint64)
+    new = np.arange(1000, 1000 + len(old), dtype=np.uint64)
+    # probes: known ids, wrong generations, unknown slots, null
+    ids = np.array(
+        [((gen if p % 3 else gen + 1) << 32) | p for p in probe] + [0], dtype=np.uint64
+    )
+    got, dangling = remap_ids_kernel(ids, old, new)
+    want, want_dangling = remap_ids_reference(ids, old, new)
+    np.testing.assert_array_equal(got, want)
+    assert dangling == want_dangling
