@@ -100,13 +100,18 @@ def rasterize_kernel(
             continue
         # Inflated a little so rounding in the box never drops an edge pixel.
         reach = r * (1.4142150 if kd == 1 else 1.000001)
-        # Pixel columns / rows whose centre may lie within reach (clipped).
-        i0 = max(0, math.floor((cx - reach - xmin) / pw - 0.5))
-        i1 = min(w - 1, math.ceil((cx + reach - xmin) / pw - 0.5))
-        j0 = max(0, math.floor((ymax - (cy + reach)) / ph - 0.5))
-        j1 = min(h - 1, math.ceil((ymax - (cy - reach)) / ph - 0.5))
-        if i0 > i1 or j0 > j1:
+        # Pixel columns / rows whose centre may lie within reach, clipped in float
+        # space first (NaN or huge coordinates never reach an int conversion).
+        fi0 = np.floor((cx - reach - xmin) / pw - 0.5)
+        fi1 = np.ceil((cx + reach - xmin) / pw - 0.5)
+        fj0 = np.floor((ymax - (cy + reach)) / ph - 0.5)
+        fj1 = np.ceil((ymax - (cy - reach)) / ph - 0.5)
+        if not (fi1 >= 0.0 and fi0 <= w - 1.0 and fj1 >= 0.0 and fj0 <= h - 1.0):
             continue
+        i0 = int(max(fi0, 0.0))
+        i1 = int(min(fi1, w - 1.0))
+        j0 = int(max(fj0, 0.0))
+        j1 = int(min(fj1, h - 1.0))
         rot = np.float64(rotation[k])
         c = math.cos(rot)
         s = math.sin(rot)

@@ -193,9 +193,10 @@ def _visible(c: dict[str, Array], bounds: Bounds | None) -> Array:
     x = c["x"].astype(np.float64)
     y = c["y"].astype(np.float64)
     r = c["radius"].astype(np.float64)
-    keep = np.isfinite(x) & np.isfinite(y) & (r > 0) & (c["a"] > 0)
-    keep &= c["kind"] <= 2
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(r) & (r > 0)
+    keep &= (c["a"] > 0) & (c["kind"] <= 2)
     if bounds is not None:
+        x, y, r = (np.where(keep, v, 0.0) for v in (x, y, r))  # no inf - inf
         reach = r * _REACH
         xmin, ymin, xmax, ymax = bounds
         keep &= (x + reach >= xmin) & (x - reach <= xmax)
@@ -248,7 +249,7 @@ def extract(
     Notes
     -----
     O(entities) column copies, one slice per archetype; rows with a non-finite
-    position, a radius <= 0, alpha 0 or an unknown kind are dropped.
+    position or radius, a radius <= 0, alpha 0 or an unknown kind are dropped.
 
     Examples
     --------
