@@ -45,9 +45,10 @@ import ray
 
 from archetype_ecs import World, component, on_remove, on_set, u64
 from archetype_ecs.component import schema_of
-from archetype_ecs.distributed._model import build_world, load_model, model_spec
+from archetype_ecs.distributed._model import load_model, model_spec
 from archetype_ecs.distributed._ray import ray_session
 from archetype_ecs.distributed.errors import ShardingError
+from archetype_ecs.runner import Model, resolve_params
 from archetype_ecs.observers import Trigger
 from archetype_ecs.serialization import load as _load
 from archetype_ecs.serialization import save as _save
@@ -207,11 +208,16 @@ class Shard:
         position: tuple[str, str],
         restore: tuple[str, int] | None = None,
     ) -> None:
-        self.module = load_model(spec)
+        model = load_model(spec)
+        self.module = model.module
         self.grid = grid
         self.index = index
         self.info = grid.info(index)
-        self.world: World = build_world(self.module, seed, threads, params)
+        self.world: World = model.build(
+            seed=seed,
+            threads=threads,
+            **resolve_params(model.params, params, model=model.name),
+        )
         w = self.world
         self.gid_cid = w.components.id_of(GlobalId)
         self.ghost_cid = w.components.id_of(Ghost)
@@ -715,7 +721,7 @@ class ShardedWorld:
 
     def __init__(
         self,
-        model: str | Path | ModuleType,
+        model: str | Path | ModuleType | Model,
         *,
         shards: int | tuple[int, int] = 2,
         params: Mapping[str, Any] | None = None,
@@ -728,13 +734,10 @@ class ShardedWorld:
         actor_options: Mapping[str, Any] | None = None,
         _restore: Sequence[tuple[str, int]] | None = None,
     ) -> None:
-        self.spec = model_spec(model)
-        module = load_model(model if isinstance(model, ModuleType) else self.spec)
-        declared = getattr(module, "PARAMS", {})
-        merged = {
-            **(declared if isinstance(declared, Mapping) else {}),
-            **dict(params or {}),
-        }
+        loaded = load_model(model)
+        self.spec = model_spec(loaded)
+        module = loaded.module
+        merged = resolve_params(loaded.params, params, model=loaded.name)
         self.params = dict(params or {})
         shape = (shards, 1) if isinstance(shards, int) else tuple(shards)
         if len(shape) != 2:

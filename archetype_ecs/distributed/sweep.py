@@ -15,6 +15,7 @@ the result, and the other runs complete.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -34,14 +35,10 @@ import pyarrow.parquet as pq
 import ray
 
 from archetype_ecs._progress import Progress
-from archetype_ecs.distributed._model import (
-    build_world,
-    default_frames,
-    load_model,
-    model_spec,
-)
+from archetype_ecs.distributed._model import load_model, model_spec
 from archetype_ecs.distributed._ray import ray_session
 from archetype_ecs.distributed.errors import SweepError
+from archetype_ecs.runner import Model, parse_params, resolve_params, run_model
 
 __all__ = [
     "COLLECT_KINDS",
@@ -182,21 +179,14 @@ def expand_params(
     return sets
 
 
-def _check_params(module: ModuleType, sets: Iterable[Mapping[str, Any]]) -> None:
-    declared = getattr(module, "PARAMS", None)
-    if not isinstance(declared, Mapping):
-        return
+def _check_params(model: Model, sets: Iterable[Mapping[str, Any]]) -> None:
+    """Every parameter set resolves against the model's ``PARAMS`` (names, types)."""
     for p in sets:
-        unknown = sorted(set(p) - set(declared))
-        if unknown:
-            raise SweepError(
-                f"model {module.__name__!r} has no parameter(s) {unknown}; "
-                f"its parameters are {sorted(declared)}"
-            )
         for name in META_CLASH.intersection(p):
             raise SweepError(
                 f"parameter name {name!r} is reserved for the sweep's columns"
             )
+        resolve_params(model.params, p, model=model.name)
 
 
 META_CLASH = frozenset(_META)
@@ -258,13 +248,14 @@ def _with_meta(
     return pa.table(cols)
 
 
-def _component_classes(module: ModuleType, names: Sequence[str]) -> list[type]:
+def _component_classes(model: Model, names: Sequence[str]) -> list[type]:
     classes = []
     for name in names:
-        cls = getattr(module, name, None)
+        cls = getattr(model.module, name, None)
         if not isinstance(cls, type):
             raise SweepError(
-                f"model {module.__name__!r} defines no component {name!r} to collect"
+                f"model {model.name!r} defines no component {name!r} to collect; "
+                "name a component class of the model module"
             )
         classes.append(cls)
     return classes
@@ -290,30 +281,49 @@ def execute_run(
         ``{"ok": False, "error": str, "traceback": str}``.
     """
     t0 = time.perf_counter()
-    world = None
     try:
-        module = load_model(spec)
-        classes = _component_classes(module, components)
-        world = build_world(module, seed, threads, params)
-        recorder = world.record(*classes, every=every) if "series" in collect else None
-        for _ in range(frames):
-            world.step()
+        model = load_model(spec)
+        classes = _component_classes(model, components)
+        captured: dict[str, Any] = {}
+        original = model.module.build
+
+        def build(**kwargs: Any) -> Any:
+            world = original(**kwargs)
+            captured["world"] = world
+            if "series" in collect and classes:
+                captured["recorder"] = world.record(*classes, every=every)
+            return world
+
+        proxy = ModuleType(model.module.__name__, model.module.__doc__)
+        proxy.__dict__.update(model.module.__dict__)
+        proxy.build = build  # type: ignore[attr-defined]
+        figures = run_model(
+            dataclasses.replace(model, module=proxy),
+            frames=frames,
+            seed=seed,
+            threads=threads,
+            params=params,
+            progress=False,
+        )
         tables: dict[str, pa.Table] = {}
         if "summary" in collect:
-            summ = getattr(module, "summary", None)
-            figures = summ(world) if callable(summ) else {"entities": len(world)}
             flat: dict[str, Any] = {}
+            for key in (
+                "model",
+                "source",
+                "params",
+                "outputs",
+                "frames",
+                "seed",
+                "threads",
+            ):
+                figures.pop(key, None)
             _flatten("", figures, flat)
-            tables["summary"] = (
-                pa.Table.from_pylist([flat])
-                if flat
-                else pa.table({"entities": [len(world)]})
-            )
+            tables["summary"] = pa.Table.from_pylist([flat])
         if "state" in collect:
-            tables["state"] = world.to_arrow(*classes)
-        if recorder is not None:
-            tables["series"] = recorder.to_arrow()
-            recorder.close()
+            tables["state"] = captured["world"].to_arrow(*classes)
+        if "recorder" in captured:
+            tables["series"] = captured["recorder"].to_arrow()
         seconds = time.perf_counter() - t0
         for kind, t in tables.items():
             tables[kind] = _with_meta(t, run, params, seed, frames)
@@ -324,9 +334,6 @@ def execute_run(
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
-    finally:
-        if world is not None:
-            world.close()
 
 
 # ---------------------------------------------------------------- dataset writes
@@ -388,7 +395,7 @@ def _prepare_out(out: Path, spec: str, resume: bool) -> None:
 
 
 def sweep(
-    model: str | Path | ModuleType,
+    model: str | Path | ModuleType | Model,
     params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     *,
     seeds: int | Sequence[int] = 1,
@@ -452,9 +459,11 @@ def sweep(
         before any run starts (nothing is written then).
     """
     t0 = time.perf_counter()
-    spec = model_spec(model)
-    module = load_model(model if isinstance(model, ModuleType) else spec)
-    frames = default_frames(module, frames)
+    loaded = load_model(model)
+    spec = model_spec(loaded)
+    frames = loaded.frames if frames is None else frames
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise SweepError(f"frames={frames!r}: give a positive number of frames per run")
     kinds = tuple(collect)
     bad = [k for k in kinds if k not in COLLECT_KINDS]
     if bad or not kinds:
@@ -464,15 +473,15 @@ def sweep(
             f"every={every!r}: give a recording period of at least 1 frame"
         )
     if components is None:
-        components = list(getattr(module, "RECORD", []))
+        components = loaded.record or []
     names = tuple(c if isinstance(c, str) else c.__name__ for c in components)
     if ("state" in kinds or "series" in kinds) and not names:
         raise SweepError(
             "collect 'state' / 'series' needs components= (or a RECORD list in the model)"
         )
-    _component_classes(module, names)
+    _component_classes(loaded, names)
     sets = expand_params(params)
-    _check_params(module, sets)
+    _check_params(loaded, sets)
     seed_list = _seeds(seeds)
     out = Path(out)
     options = {
@@ -576,49 +585,28 @@ def _record(
 # -------------------------------------------------------------------------- CLI
 
 
-def _parse_value(text: str, default: object) -> ParamValue:
-    if isinstance(default, bool):
-        low = text.lower()
-        if low in ("true", "1", "yes"):
-            return True
-        if low in ("false", "0", "no"):
-            return False
-        raise SweepError(f"{text!r} is not a bool (use true/false)")
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
-    if isinstance(default, str):
-        return text
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
-
-
 def parse_param_options(
-    options: Sequence[str], declared: Mapping[str, object] | None
+    options: Sequence[str], model: Model
 ) -> dict[str, list[ParamValue]]:
-    """``["agents=100,200", "radius=2.5"]`` -> a grid, typed like the model's ``PARAMS``."""
+    """``["agents=100,200", "radius=2.5"]`` -> a grid, typed like the model's ``PARAMS``.
+
+    Raises
+    ------
+    SweepError
+        When an option is not ``name=v1,v2,...``.
+    archetype_ecs.runner.ParamError
+        When a name is unknown or a value does not parse as the parameter's type.
+    """
     grid: dict[str, list[ParamValue]] = {}
     for opt in options:
         name, sep, values = opt.partition("=")
         name = name.strip()
         if not sep or not name or not values:
             raise SweepError(f"--param {opt!r}: write name=value1,value2,...")
-        default = declared.get(name) if declared else None
-        if declared is not None and name not in declared:
-            raise SweepError(
-                f"--param {name}: the model has no such parameter; it has {sorted(declared)}"
-            )
-        try:
-            grid[name] = [_parse_value(v.strip(), default) for v in values.split(",")]
-        except ValueError as exc:
-            raise SweepError(f"--param {opt!r}: {exc}") from exc
+        grid[name] = [
+            parse_params([f"{name}={v.strip()}"], model.params, model=model.name)[name]
+            for v in values.split(",")
+        ]
     return grid
 
 
@@ -668,11 +656,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_sweep_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Run ``arrow-ecs sweep``; print a report; exit code 1 when a run failed."""
     err = stream if stream is not None else sys.stderr
-    module = load_model(args.model)
-    declared = getattr(module, "PARAMS", None)
-    grid = parse_param_options(
-        args.param, declared if isinstance(declared, Mapping) else None
-    )
+    grid = parse_param_options(args.param, load_model(args.model))
     comps = args.components.split(",") if args.components else None
     result = sweep(
         args.model,

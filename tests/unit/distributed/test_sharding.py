@@ -63,7 +63,7 @@ def test_sharded_flock_equals_single_world_every_frame(ray_local, shards):
 
 
 def test_routed_commands_and_entity_refs_match_the_single_world(ray_local, contagion):
-    module = load_model(contagion)
+    module = load_model(contagion).module
     params = {"agents": 400, "size": 30.0, "radius": 1.5}
     single = module.build(seed=5, threads=1, **params)
     comps = (module.Position, module.Health, module.Partner)
@@ -119,7 +119,7 @@ def test_save_load_round_trip(ray_local, contagion, tmp_path):
         shard_rows = sw.counts()
     assert manifest.name == "sharded.json"
     # one shard's save loads as a plain world with the same rows
-    module = load_model(contagion)
+    module = load_model(contagion).module
     classes = [
         module.Position,
         module.Velocity,

@@ -24,16 +24,22 @@ from archetype_ecs.distributed import (
     sweep,
 )  # noqa: E402
 from archetype_ecs.distributed._model import load_model  # noqa: E402
+from archetype_ecs.runner import ModelError, ParamError, run_model  # noqa: E402
 
 
 def _alone(model: str, params: dict, seed: int, frames: int) -> tuple[dict, object]:
-    module = load_model(model)
+    module = load_model(model).module
     world = module.build(seed=seed, threads=1, **params)
     for _ in range(frames):
         world.step()
     figures = module.summary(world)
     state = world.to_arrow(module.Position, module.Health)
     world.close()
+    # the runner's figures of the same run, as `arrow-ecs run` prints them
+    ran = run_model(
+        model, frames=frames, seed=seed, threads=1, params=params, progress=False
+    )
+    assert {k: ran[k] for k in figures} == figures
     return figures, state
 
 
@@ -152,7 +158,7 @@ def test_resume_skips_finished_runs(ray_local, contagion, tmp_path):
 
 def test_bad_input_is_refused_before_anything_is_written(contagion, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(SweepError, match="no parameter"):
+    with pytest.raises(ParamError, match="agentz"):
         sweep(contagion, {"agentz": [1]}, out=out, frames=1, progress=False)
     with pytest.raises(SweepError, match="at least one seed"):
         sweep(contagion, {"agents": [1]}, seeds=0, out=out, frames=1, progress=False)
@@ -162,7 +168,7 @@ def test_bad_input_is_refused_before_anything_is_written(contagion, tmp_path):
         )
     with pytest.raises(SweepError, match="int, float, str or bool"):
         sweep(contagion, {"agents": [[1, 2]]}, out=out, frames=1, progress=False)
-    with pytest.raises(SweepError, match="does not exist"):
+    with pytest.raises(ModelError, match="not found"):
         sweep(str(tmp_path / "nope.py"), None, out=out, frames=1, progress=False)
     assert not out.exists()
     (out / "x").mkdir(parents=True)
