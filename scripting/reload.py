@@ -81,6 +81,8 @@ __all__ = [
     "replace_system",
 ]
 
+_SUFFIXES = (".lua", ".py")
+
 DEFAULT_DEBOUNCE = 0.05
 """Seconds a path must stay quiet before it is reloaded (editors' save bursts last
 a few milliseconds; the end-to-end latency target is 300 ms)."""
@@ -337,6 +339,7 @@ class HotReloader:
         self._pending: dict[str, _Pending] = {}
         self._cond = threading.Condition()
         self._dirs: set[str] = set()
+        self._folders: dict[str, dict[str, Any]] = {}  # folder -> system options
         self._observer: Any = Observer()
         self._observer.daemon = True
         self._observer.start()
@@ -369,6 +372,52 @@ class HotReloader:
         target = _ScriptTarget(self, script.name)
         self.track(p, target, p.read_bytes())
         return script
+
+    def watch_folder(
+        self, folder: str | Path, *, add: bool = True, **options: Any
+    ) -> list[Script]:
+        """Load every ``.lua`` / ``.py`` script of a folder, and every one added later.
+
+        Each script is tracked like :meth:`watch_script`; with ``add`` its system
+        (``engine.system(script, **options)``) is added to the world. A script file
+        that appears in the folder later is validated like a new version and, when
+        valid, loaded and its system added at the next sync point. Names starting
+        with a dot (editors' temporary files) are ignored. Scripts are named after
+        their file name.
+
+        Returns
+        -------
+        list of Script
+            The scripts loaded now, in file-name order.
+
+        Raises
+        ------
+        ReloadError
+            Without an engine, or when ``folder`` is not a directory.
+        ScriptError
+            When a script of the folder does not load (the ones before it are
+            loaded and tracked; fix the file and call again).
+        """
+        engine = self._need_engine("watch_folder")
+        d = Path(folder).resolve()
+        if not d.is_dir():
+            raise ReloadError(f"{d}: not a directory; create the script folder first")
+        out = []
+        for p in sorted(d.iterdir()):
+            if p.suffix not in _SUFFIXES or p.name.startswith(".") or not p.is_file():
+                continue
+            if str(p) in self._tracked:
+                continue
+            script = self.watch_script(p)
+            if add:
+                self.world.add_system(engine.system(script, **options))
+            out.append(script)
+        with self._cond:
+            self._folders[str(d)] = {"add": add, **options}
+        if str(d) not in self._dirs:
+            self._dirs.add(str(d))
+            self._observer.schedule(_Handler(self), str(d), recursive=False)
+        return out
 
     def watch_systems(self, path: str | Path, *, add: bool = True) -> list[System]:
         """Import a module of systems from its file, add them, and track the file.
@@ -434,11 +483,20 @@ class HotReloader:
         key = str(Path(path).resolve())
         now = time.monotonic()
         with self._cond:
-            if key not in self._tracked:
+            if key not in self._tracked and not self._adopt(key):
                 return
             first = self._dirty.get(key, (now, now))[0]
             self._dirty[key] = (first, now)
             self._cond.notify_all()
+
+    def _adopt(self, key: str) -> bool:
+        """Track a new script file that appeared in a watched folder (lock held)."""
+        p = Path(key)
+        options = self._folders.get(str(p.parent))
+        if options is None or p.name.startswith(".") or p.suffix not in _SUFFIXES:
+            return False
+        self._tracked[key] = _Tracked(_NewScriptTarget(self, p, options), "")
+        return True
 
     def _due(self, now: float) -> tuple[list[tuple[str, float]], float | None]:
         due: list[tuple[str, float]] = []
@@ -501,7 +559,15 @@ class HotReloader:
 
     def _queue(self, pending: _Pending) -> None:
         with self._cond:
+            older = self._pending.get(pending.path)
             self._pending[pending.path] = pending  # a newer version supersedes
+        if older is not None:
+            kind = self._tracked[older.path].target.kind
+            self._add(
+                self._rec(
+                    older.path, kind, older.hash, "superseded", None, older.event_time
+                )
+            )
 
     # ---------------------------------------------------------------- main thread
 
@@ -580,6 +646,12 @@ class HotReloader:
         with self._cond:
             return [r for r in self.history if r.file == key]
 
+    @property
+    def pending(self) -> list[str]:
+        """Files whose validated new version waits for the next sync point."""
+        with self._cond:
+            return sorted(self._pending)
+
     def is_idle(self) -> bool:
         """True when no change is waiting for its debounce, validation or swap."""
         with self._cond:
@@ -642,6 +714,51 @@ def _py_old_data(globs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _checked_header(engine: ScriptEngine, name: str, text: str) -> Permissions:
+    """The header's permissions; every name it uses must be known to the engine."""
+    perms = parse_header(text, name)
+    for comp in perms.readable():
+        engine.component(comp, name)
+    for res in perms.resources:
+        engine.resource_type(res, name)
+    for ev in perms.events:
+        engine.event_type(ev, name)
+    return perms
+
+
+def _validate_fresh(
+    engine: ScriptEngine,
+    name: str,
+    kind: str,
+    text: str,
+    perms: Permissions,
+    reloader: HotReloader,
+) -> None:
+    """Compile and run ``text`` in a fresh sandbox / namespace, then its self-test."""
+    test_name = reloader.self_test
+    if kind == "lua":
+        box = LuaSandbox(name, engine.limits)
+        box.configure(
+            " ".join(perms.reads),
+            " ".join(perms.writes),
+            " ".join(perms.resources),
+            spawn=perms.spawn,
+            despawn=perms.despawn,
+            schema=engine._schema(perms),
+            events=" ".join(perms.events),
+        )
+        box.load(text)  # compiles and runs the top level
+        test = box._env[test_name.encode()]
+        if test is not None and _lua_call(box, test) is False:
+            raise ScriptError(name, f"{test_name}() returned false")
+        return
+    fresh = PythonScript(name, engine._code_cache)
+    fresh.load(text)
+    py_test = fresh._globals.get(test_name)
+    if callable(py_test) and fresh._guarded(py_test) is False:
+        raise ScriptError(name, f"{test_name}() returned False")
+
+
 class _ScriptTarget:
     """A Lua or trusted-Python script of the engine, tracked by its file."""
 
@@ -663,13 +780,7 @@ class _ScriptTarget:
 
     def _perms(self, text: str) -> Permissions:
         engine = self.engine
-        perms = parse_header(text, self.name)
-        for comp in perms.readable():
-            engine.component(comp, self.name)
-        for res in perms.resources:
-            engine.resource_type(res, self.name)
-        for ev in perms.events:
-            engine.event_type(ev, self.name)
+        perms = _checked_header(engine, self.name, text)
         live = engine.scripts[self.name].perms
         wider = [
             f"{key}: {', '.join(extra)}"
@@ -695,35 +806,8 @@ class _ScriptTarget:
 
     def validate(self, path: Path, text: str) -> Swap:
         perms = self._perms(text)
-        if self.kind == "lua":
-            self._validate_lua(text, perms)
-        else:
-            self._validate_python(text)
+        _validate_fresh(self.engine, self.name, self.kind, text, perms, self.reloader)
         return lambda: self._swap(text, perms)
-
-    def _validate_lua(self, text: str, perms: Permissions) -> None:
-        engine = self.engine
-        box = LuaSandbox(self.name, engine.limits)
-        box.configure(
-            " ".join(perms.reads),
-            " ".join(perms.writes),
-            " ".join(perms.resources),
-            spawn=perms.spawn,
-            despawn=perms.despawn,
-            schema=engine._schema(perms),
-            events=" ".join(perms.events),
-        )
-        box.load(text)  # compiles and runs the top level in a fresh sandbox
-        test = box._env[self.reloader.self_test.encode()]
-        if test is not None and _lua_call(box, test) is False:
-            raise ScriptError(self.name, f"{self.reloader.self_test}() returned false")
-
-    def _validate_python(self, text: str) -> None:
-        fresh = PythonScript(self.name, self.engine._code_cache)
-        fresh.load(text)
-        test = fresh._globals.get(self.reloader.self_test)
-        if callable(test) and fresh._guarded(test) is False:
-            raise ScriptError(self.name, f"{self.reloader.self_test}() returned False")
 
     def _swap(self, text: str, perms: Permissions) -> str:
         engine = self.engine
@@ -783,6 +867,46 @@ class _ScriptTarget:
             return "script disabled until its file returns"
 
         return off
+
+
+class _NewScriptTarget:
+    """A script file that appeared in a watched folder: load it, add its system."""
+
+    def __init__(
+        self, reloader: HotReloader, path: Path, options: dict[str, Any]
+    ) -> None:
+        self.reloader = reloader
+        self.path = path
+        self.options = dict(options)
+        self.add = bool(self.options.pop("add", True))
+        self.kind = "lua" if path.suffix == ".lua" else "python"
+
+    def validate(self, path: Path, text: str) -> Swap:
+        engine = self.reloader._need_engine("a new script")
+        name = path.name
+        if name in engine.scripts:
+            raise ScriptError(
+                name,
+                "a script with this name is already loaded (scripts are named "
+                "after their file): rename the file",
+            )
+        perms = _checked_header(engine, name, text)
+        _validate_fresh(engine, name, self.kind, text, perms, self.reloader)
+
+        def swap() -> str:
+            add = self.add
+            script = engine.load(text, name=name, language=self.kind)
+            if add:
+                self.reloader.world.add_system(engine.system(script, **self.options))
+            with self.reloader._cond:
+                tracked = self.reloader._tracked[str(self.path)]
+                tracked.target = _ScriptTarget(self.reloader, name)
+            return "new script loaded" + (", its system added" if add else "")
+
+        return swap
+
+    def disable(self) -> Swap:
+        return lambda: "never loaded"
 
 
 # ------------------------------------------------------------------- systems

@@ -59,6 +59,15 @@ def step_until(
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def wait_for(done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Wait (without stepping) until ``done()`` or fail."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.002)
+
+
 def outcomes(reloader: HotReloader, path: Path) -> list[str]:
     return [r.outcome for r in reloader.records(path)]
 
@@ -396,3 +405,60 @@ def test_error_line_reads_messages_and_tracebacks(tmp_path: Path) -> None:
     assert error_line(ValueError(f'File "{p}", line 12, in f'), p) == 12
     assert error_line(ValueError("k.py:9: oops"), p) == 9
     assert error_line(ValueError("nothing"), p) is None
+
+
+def test_a_newer_version_supersedes_one_waiting_for_the_sync_point(
+    tmp_path: Path, world: World, reloader: HotReloader
+) -> None:
+    f = tmp_path / "hp.lua"
+    start(reloader, f, lua(1))
+    f.write_text(lua(2))  # no frame runs: the version waits for the sync point
+    wait_for(lambda: reloader.pending == [str(f.resolve())])
+    f.write_text(lua(3))
+    wait_for(lambda: outcomes(reloader, f) == ["superseded"])
+    wait_for(lambda: reloader.pending == [str(f.resolve())])
+    swapped = reloader.apply()  # by hand, between frames
+    assert [r.outcome for r in swapped] == ["reloaded"]
+    world.step()
+    assert values(world)[0] // 1000 == 3
+
+
+def test_watch_folder_loads_scripts_and_picks_up_new_files(
+    tmp_path: Path, world: World, engine: ScriptEngine, reloader: HotReloader
+) -> None:
+    (tmp_path / "a.lua").write_text(lua(1))
+    (tmp_path / "notes.txt").write_text("not a script")
+    loaded = reloader.watch_folder(tmp_path, after=[])
+    assert [s.name for s in loaded] == ["a.lua"]
+    world.step()
+    assert values(world)[0] // 1000 == 1
+
+    # a new script appears (written through a dot-named temporary file)
+    tmp = tmp_path / ".b.py"  # a dot name: an editor's temporary file
+    tmp.write_text(py(2))
+    tmp.replace(tmp_path / "b.py")
+    b = tmp_path / "b.py"
+    step_until(world, lambda: outcomes(reloader, b) == ["reloaded"])
+    assert "its system added" in reloader.records(b)[-1].detail
+    world.step()
+    # both systems write SHp; b.py was added last, so its commands apply last
+    assert values(world)[0] // 1000 == 2
+    assert reloader.records(tmp) == []  # the temporary file was ignored
+
+    # the new script is tracked like any other
+    b.write_text(py(3))
+    step_until(world, lambda: outcomes(reloader, b) == ["reloaded", "reloaded"])
+    world.step()
+    assert values(world)[0] // 1000 == 3
+
+    # a broken new file is reported, then loaded once fixed
+    c = tmp_path / "c.lua"
+    c.write_text("function run(b) oops(\n")
+    step_until(world, lambda: outcomes(reloader, c) == ["failed"])
+    assert reloader.records(c)[-1].line is not None
+    assert "c.lua" not in engine.scripts
+    c.write_text("function run(b) end\n")
+    step_until(world, lambda: outcomes(reloader, c) == ["failed", "reloaded"])
+    assert "c.lua" in engine.scripts
+    with pytest.raises(ReloadError, match="not a directory"):
+        reloader.watch_folder(tmp_path / "nope")
