@@ -18,13 +18,15 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from archetype_ecs._progress import Progress, format_bytes
 from archetype_ecs.demos import DEFAULT_DEMO, DEMOS
 from archetype_ecs.errors import EcsError, SerializationError
+from archetype_ecs.monitor import FrameBudgetWarning
 from archetype_ecs.runner import (
     Model,
     ModelError,
@@ -429,12 +431,26 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
+def _budget_text(b: Mapping[str, Any]) -> str:
+    text = (
+        f"{b['over_budget_frames']:,} of {b['judged_frames']:,} frames over "
+        f"{b['budget_ms']:g} ms ({b['over_budget_share']:.0%}), "
+        f"{b['budget_warnings']} warning(s)"
+    )
+    worst = b.get("worst_frame")
+    if worst:
+        slow = ", ".join(f"{name} {ms:.2f} ms" for name, ms in worst["slowest"])
+        text += f"; worst: frame {worst['frame']}, {worst['ms']:.2f} ms ({slow})"
+    return text
+
+
 def _format_summary(summary: Mapping[str, Any]) -> str:
     lines = [f"== {summary['model']}: summary =="]
     for key, value in summary.items():
         if key == "model":
             continue
-        lines.append(f"  {key:<20} {_value_text(value)}")
+        text = _budget_text(value) if key == "budget" else _value_text(value)
+        lines.append(f"  {key:<20} {text}")
     return "\n".join(lines)
 
 
@@ -574,6 +590,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------- main
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"arrow-ecs: warning: {message}", file=sys.stderr)
+
+
 def _report(exc: BaseException, *, show_traceback: bool, hint: bool = True) -> None:
     if show_traceback:
         traceback.print_exception(exc, file=sys.stderr)
@@ -601,7 +628,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     commands = {"run": _cmd_run, "demo": _cmd_demo, "info": _cmd_info}
     try:
-        return commands[args.command](args)
+        with warnings.catch_warnings():
+            # Frame budget warnings are rate-limited by the budget itself; other
+            # warnings show once per place, as one line on stderr.
+            warnings.simplefilter("default")
+            warnings.simplefilter("always", FrameBudgetWarning)
+            warnings.showwarning = _show_warning
+            return commands[args.command](args)
     except ParamError as exc:
         _report(exc, show_traceback=args.traceback, hint=False)
         return 2

@@ -329,30 +329,67 @@ def _import_name(name: str) -> ModuleType:
         raise _located_error(exc, f"importing model {name!r}", spec.origin) from exc
 
 
-def _module_name_of(real: Path) -> str | None:
-    """The importable module name of a file inside a package on ``sys.path``."""
-    for entry in sys.path:
-        try:
-            root = Path(entry or ".").resolve()
-            rel = real.relative_to(root)
-        except (OSError, ValueError):
-            continue
-        parts = rel.with_suffix("").parts
-        if len(parts) < 2 or not all(p.isidentifier() for p in parts):
-            continue
-        if not all(
-            (root.joinpath(*parts[:i]) / "__init__.py").is_file()
-            for i in range(1, len(parts))
-        ):
-            continue
-        name = ".".join(parts)
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.origin and _real(spec.origin) == str(real):
-            return name
+def _package_name_of(real: Path) -> str | None:
+    """The dotted module name of a file inside an importable package, if any.
+
+    Walks up the folders that hold an ``__init__.py`` and keeps the name when
+    ``importlib`` finds exactly this file under it (so it also works for editable
+    installs, whose packages are not under a ``sys.path`` entry).
+    """
+    parts = [real.stem]
+    folder = real.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        return None
+    name = ".".join(parts)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is not None and spec.origin and _real(spec.origin) == str(real):
+        return name
     return None
+
+
+def _loose_name_of(real: Path) -> str:
+    """The module name for a file outside any package.
+
+    The file's stem, as ``import my_model`` from its folder would name it: Numba's
+    on-disk cache (keyed by file) refers to the module by name, so the CLI and a
+    plain import must agree. When another module already has that name (``random``,
+    or a different file), a private name derived from the path is used instead.
+    """
+    stem = real.stem
+    if stem.isidentifier():
+        taken = sys.modules.get(stem)
+        if taken is not None and _owns(taken, real):
+            return stem
+        if taken is None and _spec_file(stem) in {None, str(real)}:
+            return stem
+    safe = "".join(c if c.isalnum() else "_" for c in stem)
+    digest = hashlib.sha1(str(real).encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"_arrow_ecs_model_{safe}_{digest}"
+
+
+def _spec_file(name: str) -> str | None:
+    """The file ``import name`` would load, or None when nothing is found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    return _real(spec.origin) if spec.origin else "<namespace or built-in>"
+
+
+def _owns(module: ModuleType, real: Path) -> bool:
+    """True for a module this runner imported from a model file (or ``real`` itself)."""
+    file = getattr(module, "__file__", None)
+    return hasattr(module, "__arrow_ecs_mtime__") or (
+        file is not None and _real(file) == str(real)
+    )
 
 
 def _import_file(path: Path) -> tuple[ModuleType, str]:
@@ -363,28 +400,34 @@ def _import_file(path: Path) -> tuple[ModuleType, str]:
             "defines build(), e.g. `arrow-ecs run examples/my_model.py`"
         )
     real = path.resolve()
-    name = _module_name_of(real)
+    name = _package_name_of(real)
     if name is not None:
         return _import_name(name), str(path)
-    stem = "".join(c if c.isalnum() else "_" for c in real.stem)
-    digest = hashlib.sha1(str(real).encode(), usedforsecurity=False).hexdigest()[:10]
-    name = f"_arrow_ecs_model_{stem}_{digest}"
+    name = _loose_name_of(real)
     mtime = real.stat().st_mtime_ns
     cached = sys.modules.get(name)
-    if cached is not None and getattr(cached, "__arrow_ecs_mtime__", None) == mtime:
+    if (
+        cached is not None
+        and getattr(cached, "__arrow_ecs_mtime__", None) == mtime
+        and _real(getattr(cached, "__file__", "")) == str(real)
+    ):
         return cached, str(path)
     spec = importlib.util.spec_from_file_location(name, real)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files load
         raise ModelError(f"model file {path}: Python cannot import it")
     module = importlib.util.module_from_spec(spec)
     module.__arrow_ecs_mtime__ = mtime  # type: ignore[attr-defined] # cache stamp
-    sys.modules[name] = module  # dataclasses and pickling look the module up
+    previous = sys.modules.get(name)
+    sys.modules[name] = module  # dataclasses, pickling and Numba look it up
     folder = str(real.parent)
     sys.path.insert(0, folder)  # sibling imports work as with `python model.py`
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        del sys.modules[name]
+        if previous is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = previous
         raise _located_error(exc, f"importing model file {path}", str(real)) from exc
     finally:
         if folder in sys.path:
@@ -731,7 +774,7 @@ def run_model(
         *(None if p is None else Path(p) for p in (record, trace, render, save))
     )
     outputs.check()
-    gif = _gif_preflight(m, outputs.render)
+    gif = _gif_preflight(m, outputs.render, render_every)
     world = m.build(seed=seed, threads=threads, **full)
     try:
         figures = _run(
@@ -741,7 +784,6 @@ def run_model(
             outputs,
             record_every,
             gif,
-            render_every,
             budget_ms,
             progress=progress,
             stream=stream,
@@ -766,12 +808,12 @@ def _run(
     outputs: _Outputs,
     record_every: int,
     gif: Callable[[World], _Gif] | None,
-    render_every: int,
     budget_ms: float | None,
     *,
     progress: bool,
     stream: TextIO | None,
 ) -> dict[str, Any]:
+    movie = None if gif is None else gif(world)
     rec = (
         None
         if outputs.record is None
@@ -779,18 +821,23 @@ def _run(
     )
     if rec is not None:
         rec.record()  # the initial state, as frame 0
-    movie = None if gif is None else gif(world)
     budget = None if budget_ms is None else FrameBudget(budget_ms).attach(world)
     bar = Progress(n, stream=stream) if progress else None
     timing = _Timing()
     try:
         with _warnings_through(bar):
-            _loop(world, m, n, timing, bar, movie, render_every)
+            _loop(world, m, n, timing, bar, movie)
+    except BaseException:
+        if movie is not None:
+            with contextlib.suppress(EcsError):  # keep the run's own error
+                movie.close()
+        raise
+    else:
+        if movie is not None:
+            movie.close()
     finally:
         if rec is not None:
             rec.close()
-        if movie is not None:
-            movie.close()
         if budget is not None:
             budget.detach()
     figures = {**m.summary(world), "entities": len(world), **timing.figures(world)}
@@ -813,7 +860,6 @@ def _loop(
     timing: _Timing,
     bar: Progress | None,
     movie: _Gif | None,
-    render_every: int,
 ) -> None:
     for frame in range(1, n + 1):
         t = time.perf_counter()
@@ -824,8 +870,8 @@ def _loop(
             # Frame 1 compiles the kernels (or loads them from Numba's disk cache):
             # statistics and the trace cover frames 2..N.
             world.profiler.clear()
-        if movie is not None and frame % render_every == 0:
-            movie.capture(world)
+        if movie is not None:
+            movie.capture(world)  # the recorder keeps every render_every-th frame
         if bar is not None and bar.due(frame):
             status = m.status(world)
             text = live_figures(world) + (f" | {status}" if status else "")
@@ -848,7 +894,7 @@ def _warnings_through(bar: Progress | None) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        bar.message(f"warning: {message}")
+        bar.message(f"arrow-ecs: warning: {message}")
 
     warnings.showwarning = show
     try:
@@ -861,24 +907,22 @@ def _warnings_through(bar: Progress | None) -> Iterator[None]:
 
 
 class _Gif:
-    """The render helper's GifRecorder plus the render extra's checks."""
+    """A :class:`~archetype_ecs.render.GifRecorder` set up from the model's RENDER."""
 
-    def __init__(self, world: World, path: Path, hints: Mapping[str, Any]) -> None:
+    def __init__(self, world: World, model: Model, path: Path, every: int) -> None:
         from archetype_ecs import render
 
-        if not _has_render_components(world, render):
+        hints = model.render_hints
+        if hints.get("shape") is None and not world.query(render.Shape).count():
             raise EcsError(
-                "render: no entity carries the render components (Shape, Size, "
-                "Color from archetype_ecs.render) with a position; give the model's "
-                "entities render components in build(), or run without --render"
+                f"render: no entity of model {model.name!r} carries the Shape render "
+                "component, and the model's RENDER hints name no default shape; give "
+                "entities Shape / Size / Color (archetype_ecs.render) in build(), or "
+                "add e.g. RENDER = {'position': Position, 'shape': 'circle'} to the "
+                "model (see docs/cli.md), or run without --render"
             )
-        options = {k: v for k, v in hints.items() if k not in {"every"}}
-        width = int(options.pop("width", 512))
-        height = int(options.pop("height", 512))
-        if "bounds" not in options:
-            options["bounds"] = _bounds_of(render.extract(world))
-        renderer = render.Renderer(width, height, **options)
-        self._recorder = render.GifRecorder(path, renderer)
+        renderer = render.Renderer.from_hints(hints)
+        self._recorder = render.GifRecorder(path, renderer, every=every)
 
     def capture(self, world: World) -> None:
         self._recorder.capture(world)
@@ -887,28 +931,9 @@ class _Gif:
         self._recorder.close()
 
 
-def _has_render_components(world: World, render: ModuleType) -> bool:
-    shape = getattr(render, "Shape", None)
-    if shape is None:
-        return False
-    return bool(world.query(shape).count())
-
-
-def _bounds_of(render_list: Any) -> tuple[float, float, float, float]:
-    xs = render_list.column("x").to_numpy()
-    ys = render_list.column("y").to_numpy()
-    if not len(xs):
-        return (0.0, 0.0, 1.0, 1.0)
-    pad = 0.05 * max(float(xs.max() - xs.min()), float(ys.max() - ys.min()), 1.0)
-    return (
-        float(xs.min()) - pad,
-        float(ys.min()) - pad,
-        float(xs.max()) + pad,
-        float(ys.max()) + pad,
-    )
-
-
-def _gif_preflight(m: Model, path: Path | None) -> Callable[[World], _Gif] | None:
+def _gif_preflight(
+    m: Model, path: Path | None, every: int
+) -> Callable[[World], _Gif] | None:
     """Check the render extra before building: a missing Pillow fails fast."""
     if path is None:
         return None
@@ -924,5 +949,4 @@ def _gif_preflight(m: Model, path: Path | None) -> Callable[[World], _Gif] | Non
             f"render: archetype_ecs.render cannot be imported ({exc}); install the "
             "render extra with: pip install 'arrow-ecs[render]'"
         ) from exc
-    hints = m.render_hints
-    return lambda world: _Gif(world, path, hints)
+    return lambda world: _Gif(world, m, path, every)

@@ -15,7 +15,9 @@ A model file is a plain Python module. ``arrow-ecs run`` (and
 - ``build(*, seed, threads, **params)``: a world ready to step (required);
 - ``summary(world)``: figures printed at the end (optional);
 - ``status(world)``: short text shown live in the progress bar (optional);
-- ``RECORD``: the components ``--record`` writes every frame (optional).
+- ``RECORD``: the components ``--record`` writes every frame (optional);
+- ``RENDER``: how ``--render out.gif`` draws the agents (optional; needs the render
+  extra, ``pip install 'arrow-ecs[render]'``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class Settings:
 
 
 RECORD = [Position, Energy]
+RENDER: dict[str, Any] = {
+    "width": 256,
+    "height": 256,
+    "bounds": (0.0, 0.0, 1.0, 1.0),
+    "position": Position,  # draw every entity with a Position ...
+    "shape": "circle",  # ... as a circle of `size` field units
+    "size": 0.006,
+}
 
 
 @njit

@@ -33,6 +33,7 @@ __all__ = [
     "FRAMES",
     "PARAMS",
     "RECORD",
+    "RENDER",
     "Age",
     "Churn",
     "Position",
@@ -175,6 +176,17 @@ FRAMES = 300
 
 RECORD = [Position, Velocity, Age]
 """Components ``arrow-ecs run --record`` writes every frame."""
+
+RENDER: dict[str, Any] = {
+    "width": 320,
+    "height": 320,
+    "bounds": (0.0, 0.0, SIZE, SIZE),
+    "position": Position,
+    "shape": "circle",
+    "size": 6.0,
+    "color": (40, 110, 200, 255),
+}
+"""How ``arrow-ecs demo bounce --render out.gif`` draws the agents (Renderer options)."""
 
 
 def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:

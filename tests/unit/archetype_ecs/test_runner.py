@@ -103,19 +103,33 @@ def test_file_inside_the_package_is_imported_by_its_module_name() -> None:
     assert via_link.source == str(EXAMPLES / "bounce.py")
 
 
-def test_outside_file_gets_a_private_module_name_and_is_reused(tmp_path) -> None:
-    path = write_model(tmp_path, TINY)
+def test_outside_file_is_imported_under_its_stem_and_reused(tmp_path) -> None:
+    # the name `import stem` would give it, so Numba's on-disk cache (which names
+    # the module) agrees between the CLI and a plain import
+    path = write_model(tmp_path, TINY, name="tiny_runner_model.py")
     first = load_model(str(path))
     again = load_model(path)
     assert first.module is again.module
-    assert first.module.__name__.startswith("_arrow_ecs_model_model_")
-    assert sys.modules[first.module.__name__] is first.module
-    assert first.name == "model"
+    assert first.module.__name__ == "tiny_runner_model"
+    assert sys.modules["tiny_runner_model"] is first.module
+    assert first.name == "tiny_runner_model"
     assert first.frames == 4
     # a changed file is imported again
     path.write_text(textwrap.dedent(TINY).replace('"label": "a"', '"label": "b"'))
     changed = load_model(path)
     assert changed.params["label"] == "b"
+    # another file with the same stem replaces it (both were imported by the runner)
+    (tmp_path / "sub").mkdir()
+    other = write_model(tmp_path / "sub", TINY, name="tiny_runner_model.py")
+    assert load_model(other).module.__file__ == str(other.resolve())
+
+
+def test_file_named_like_an_existing_module_gets_a_private_name(tmp_path) -> None:
+    path = write_model(tmp_path, TINY, name="json.py")
+    model = load_model(path)
+    assert model.module.__name__.startswith("_arrow_ecs_model_json_")
+    assert sys.modules["json"] is json  # the standard library is left alone
+    assert model.name == "json"
 
 
 def test_example_template_is_a_complete_model() -> None:
