@@ -370,7 +370,7 @@ def remap_ids_kernel(ids: Array, old: Array, new: Array) -> tuple[Array, int]:
     Returns the mapped ids and how many non-null ids were not found (dangling).
     """
     mask = np.uint64(0xFFFF_FFFF)
-    top = 0
+    top = np.int64(0)
     for i in range(old.shape[0]):
         s = np.int64(old[i] & mask)
         if s > top:

@@ -503,11 +503,14 @@ class ScriptEngine:
         if isinstance(rt, IsolatedPythonScript):
             r0 = rt.refusals
             comps = {c: self.component(c, sc.name) for c in sc.perms.readable()}
+            events = {e: self._events[e] for e in sc.perms.events}
             try:
                 cmds = rt.call(entry, batch, sc.perms, self._resource_values(sc))
             finally:
                 sc.stats.refusals += rt.refusals - r0
-            return decode(cmds, comps)
+                sc.logs[:] = (sc.logs + rt.logs)[-100:]
+                rt.logs.clear()
+            return decode(cmds, comps, events)
         if isinstance(rt, PythonScript):
             api = PythonApi(sc.name, sc.perms, self._types(sc))
             api.resource_values = self._resource_values(sc)

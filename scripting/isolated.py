@@ -82,7 +82,7 @@ def ipc(cols):
 class Api:
     def __init__(self, script, perms, resources):
         self.script, self.perms, self.res = script, perms, resources
-        self.cmds, self.refusals = [], 0
+        self.cmds, self.refusals, self.logs = [], 0, []
     def _deny(self, op, need):
         self.refusals += 1
         raise PermissionDenied(self.script, f"permission denied: {op} needs '{need}' in the script header")
@@ -120,8 +120,16 @@ class Api:
             self._write("spawn", comp)
         for i, (comp, values) in enumerate(comps.items()):
             self._rec("spawn_batch" if i == 0 else "spawn+", comp, [], None if values is True else values, n)
+    def emit(self, name, values=None, n=1):
+        if name not in self.perms["events"]:
+            self._deny(f"emit({name})", f"events: {name}")
+        if values:
+            n = max([int(np.size(v)) for v in values.values()] + [n])
+        cols = {str(k): np.broadcast_to(np.asarray(v), (n,)).copy() for k, v in (values or {}).items()}
+        self.cmds.append(({"op": "emit", "comp": name, "n": n, "values": True}, cols))
     def log(self, *parts):
-        pass
+        if len(self.logs) < 100:
+            self.logs.append("\t".join(map(str, parts))[:1000])
 
 script = None
 while True:
@@ -139,15 +147,18 @@ while True:
         api = Api(meta["name"], meta["perms"], meta["resources"])
         try:
             script.call(meta["entry"], batch, api)
-        finally:
-            refusals = api.refusals
+        except ScriptError as exc:
+            exc.logs = api.logs
+            raise
         metas = [m for m, _ in api.cmds]
-        write({"ok": True, "commands": metas, "refusals": refusals}, [ipc(c) for _, c in api.cmds])
+        write({"ok": True, "commands": metas, "refusals": api.refusals, "logs": api.logs},
+              [ipc(c) for _, c in api.cmds])
     except MemoryError:
         write({"ok": False, "kind": "memory", "message": "memory limit exceeded", "line": None})
     except ScriptError as exc:
         write({"ok": False, "kind": type(exc).__name__, "message": exc.detail,
                "line": exc.line, "traceback": exc.traceback,
+               "logs": getattr(exc, "logs", []),
                "refusals": 1 if type(exc).__name__ == "PermissionDenied" else 0})
     except Exception as exc:
         write({"ok": False, "kind": "error", "message": f"{type(exc).__name__}: {exc}", "line": None})
@@ -179,6 +190,7 @@ class IsolatedPythonScript:
         self.refusals = 0
         self.restarts = 0
         self.source = ""
+        self.logs: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
 
     def load(self, source: str) -> bool:
@@ -211,6 +223,7 @@ class IsolatedPythonScript:
             "resources": resources,
             "perms": {
                 "writes": list(perms.writes),
+                "events": list(perms.events),
                 "resources": list(perms.resources),
                 "spawn": perms.spawn,
                 "despawn": perms.despawn,
@@ -218,6 +231,7 @@ class IsolatedPythonScript:
         }
         reply, blobs = self._request(meta, sink.getvalue().to_pybytes(), None)
         self.refusals += int(reply.get("refusals", 0))
+        self._keep_logs(reply)
         out = []
         for m, b in zip(reply["commands"], blobs, strict=True):
             tab = pa.ipc.open_stream(b).read_all()
@@ -292,8 +306,14 @@ class IsolatedPythonScript:
             pos += size
         if not reply["ok"]:
             self.refusals += int(reply.get("refusals", 0))
+            self._keep_logs(reply)
             raise _reply_error(self.name, reply)
         return reply, blobs
+
+    def _keep_logs(self, reply: dict[str, Any]) -> None:
+        """Lines the script logged in the worker (``ecs.log``), at most 100 per call."""
+        lines = reply.get("logs") or []
+        self.logs.extend(str(line)[:1000] for line in lines[:100])
 
     def _read(self, n: int, deadline: float) -> bytes:
         proc = self._proc
@@ -336,7 +356,9 @@ def _reply_error(name: str, reply: dict[str, Any]) -> ScriptError:
 
 
 def decode(
-    cmds: list[tuple[dict[str, Any], dict[str, Array]]], comps: dict[str, type]
+    cmds: list[tuple[dict[str, Any], dict[str, Array]]],
+    comps: dict[str, type],
+    events: dict[str, type] | None = None,
 ) -> list[Recorded]:
     """Turn a worker's raw commands into replayable ones (spawn parts merged)."""
     out: list[Recorded] = []
@@ -344,7 +366,9 @@ def decode(
         op, comp = str(m["op"]), str(m["comp"])
         ents = cols.pop("__entity__", np.zeros(0, np.uint64)).astype(np.uint64)
         values = cols if m["values"] else None
-        if op == "despawn_batch":
+        if op == "emit":
+            out.append(("emit", ((events or {})[comp], cols, int(m["n"]))))
+        elif op == "despawn_batch":
             out.append((op, (ents,)))
         elif op == "remove_batch":
             out.append((op, (ents, comps[comp])))

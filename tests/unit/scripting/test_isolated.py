@@ -105,3 +105,52 @@ def run(b, ecs):
         return w.query(SPos).to_arrow().column("SPos.x").to_pylist()
 
     assert final(isolated=True) == final(isolated=False)
+
+
+def test_isolated_scripts_emit_declared_events_and_log() -> None:
+    from archetype_ecs import SystemContext, system
+    from tests.unit.scripting.test_engine import SHit
+
+    src = """#! reads: SPos
+#! events: SHit
+def run(b, ecs):
+    ecs.log("rows", len(b["entity"]))
+    ecs.emit("SHit", {"amount": [1.0, 2.0]})
+    ecs.emit("SHit")
+"""
+    w = World()
+    w.spawn(SPos())
+    eng = ScriptEngine(w, components=[SPos], events=[SHit])
+    got: list[list[float]] = []
+
+    @system(events=[SHit], after=["emit.py"])
+    def reader(ctx: SystemContext) -> None:
+        got.append(ctx.read(SHit)["amount"].tolist())
+
+    try:
+        w.add_system(eng.system(eng.load(src, name="emit.py", isolated=True)), reader)
+        w.step()
+        sc = eng.scripts["emit.py"]
+        assert sc.stats.failures == 0, sc.stats.last_error
+        assert got == [[1.0, 2.0, 0.0]]
+        assert sc.logs == ["rows\t1"]
+    finally:
+        eng.close()
+
+
+def test_isolated_undeclared_event_is_refused() -> None:
+    from tests.unit.scripting.test_engine import SHit
+
+    w = World()
+    w.spawn(SPos())
+    eng = ScriptEngine(w, components=[SPos], events=[SHit])
+    src = "#! reads: SPos\ndef run(b, ecs):\n    ecs.log('before')\n    ecs.emit('SHit')\n"
+    try:
+        w.add_system(eng.system(eng.load(src, name="e.py", isolated=True)))
+        w.step()
+        sc = eng.scripts["e.py"]
+        assert "emit(SHit) needs 'events: SHit'" in sc.stats.last_error
+        assert sc.stats.refusals == 1
+        assert sc.logs == ["before"]  # lines logged before the failure are kept
+    finally:
+        eng.close()
