@@ -48,8 +48,8 @@ from archetype_ecs.component import schema_of
 from archetype_ecs.distributed._model import load_model, model_spec
 from archetype_ecs.distributed._ray import ray_session
 from archetype_ecs.distributed.errors import ShardingError
-from archetype_ecs.runner import Model, resolve_params
 from archetype_ecs.observers import Trigger
+from archetype_ecs.runner import Model, resolve_params
 from archetype_ecs.serialization import load as _load
 from archetype_ecs.serialization import save as _save
 
@@ -115,7 +115,7 @@ class Grid:
     ) -> None:
         gx, gy = shape
         for name, v in (("columns", gx), ("rows", gy)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            if type(v) is not int or v < 1:
                 raise ShardingError(f"shards: {name} must be an int >= 1, got {v!r}")
         x0, y0, x1, y1 = (float(b) for b in bounds)
         if not (x1 > x0 and y1 > y0) or not all(map(math.isfinite, (x0, y0, x1, y1))):
@@ -154,7 +154,7 @@ class Grid:
         """Points within the halo of region ``target`` (its box grown by ``halo``)."""
         x0, y0, x1, y1 = self.box(target)
         h = self.halo
-        return (x >= x0 - h) & (x < x1 + h) & (y >= y0 - h) & (y < y1 + h)  # type: ignore[no-any-return]
+        return (x >= x0 - h) & (x < x1 + h) & (y >= y0 - h) & (y < y1 + h)
 
     def info(self, s: int) -> ShardInfo:
         """Index, cell, box and halo neighbors of region ``s``."""
@@ -308,7 +308,7 @@ class Shard:
         schemas = self.world.components.schemas
         return [schemas[c].name for c in table.components]
 
-    def _id_map(self, owned_only: bool) -> tuple[Array, Array]:
+    def _id_map(self, *, owned_only: bool) -> tuple[Array, Array]:
         """(local ids, global ids) of every entity with a GlobalId (sorted by local)."""
         loc, glo = [], []
         for t in self.world.tables:
@@ -772,18 +772,21 @@ class ShardedWorld:
                 f"position={pos!r}: give two fields of one component class of the "
                 f"model, as ('Comp.x', 'Comp.y')"
             )
-        self.grid = Grid(shape, bounds, float(halo))  # type: ignore[arg-type]
+        self.grid = Grid(shape, bounds, float(halo))
         self.position = pos
         self.seed = seed
         self.threads = threads
         self.frame = 0
         self.stats: list[FrameStats] = []
-        self._session = ray_session(address)
+        self._session: contextlib.AbstractContextManager[bool] | None = ray_session(
+            address
+        )
         self._started = self._session.__enter__()
         try:
             S = self.grid.count
             if actor_options is None:
-                cpus = float(ray.cluster_resources().get("CPU", 1.0))
+                resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+                cpus = float(resources.get("CPU", 1.0))
                 actor_options = {
                     "num_cpus": min(1.0, cpus / S),
                     "scheduling_strategy": "SPREAD",
@@ -981,7 +984,7 @@ class ShardedWorld:
             json.dump(manifest, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, root / MANIFEST)
+        Path(tmp).replace(root / MANIFEST)
         for old in root.glob("save-*"):
             if old.name != folder.name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -1021,7 +1024,7 @@ class ShardedWorld:
             params=m["params"],
             seed=int(m["seed"]),
             threads=m["threads"],
-            bounds=tuple(m["bounds"]),  # type: ignore[arg-type]
+            bounds=tuple(m["bounds"]),
             halo=float(m["halo"]),
             position=(m["position"][0], m["position"][1]),
             address=address,

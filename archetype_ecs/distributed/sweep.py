@@ -144,6 +144,7 @@ def expand_params(
     """
     if params is None:
         return [{}]
+    given: object = params  # checked at run time: callers may pass anything
     if isinstance(params, Mapping):
         names = list(params)
         axes: list[list[Any]] = []
@@ -156,13 +157,13 @@ def expand_params(
         sets = [
             dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)
         ]
-    elif isinstance(params, Sequence) and not isinstance(params, str | bytes):
-        sets = [dict(p) for p in params]
-        for i, p in enumerate(params):
+    elif isinstance(given, list | tuple):
+        for i, p in enumerate(given):
             if not isinstance(p, Mapping):
                 raise SweepError(
                     f"params[{i}] is {type(p).__name__}, not a dict of values"
                 )
+        sets = [dict(p) for p in given]
     else:
         raise SweepError(
             f"params must be a dict (grid) or a list of dicts, not {type(params).__name__}"
@@ -200,7 +201,7 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
             raise SweepError(f"seeds={seeds}: give at least one seed (a count >= 1)")
         return list(range(seeds))
     out = list(seeds)
-    if not out or not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
+    if not out or not all(type(s) is int for s in out):
         raise SweepError(f"seeds must be a non-empty list of ints, got {seeds!r}")
     if len(set(out)) != len(out):
         raise SweepError(f"seeds repeat: {out}")
@@ -346,7 +347,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -357,15 +358,15 @@ def _atomic_write_parquet(path: Path, table: pa.Table) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
-        with open(tmp, "rb+") as f:
+        with Path(tmp).open("rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _prepare_out(out: Path, spec: str, resume: bool) -> None:
+def _prepare_out(out: Path, spec: str) -> None:
     meta = out / "sweep.json"
     if meta.exists():
         try:
@@ -388,7 +389,6 @@ def _prepare_out(out: Path, spec: str, resume: bool) -> None:
         (out / kind).mkdir(parents=True, exist_ok=True)
     if not meta.exists():
         _atomic_write_bytes(meta, json.dumps({"model": spec}, indent=1).encode())
-    del resume
 
 
 # -------------------------------------------------------------------- the sweep
@@ -462,13 +462,13 @@ def sweep(
     loaded = load_model(model)
     spec = model_spec(loaded)
     frames = loaded.frames if frames is None else frames
-    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+    if type(frames) is not int or frames < 1:
         raise SweepError(f"frames={frames!r}: give a positive number of frames per run")
     kinds = tuple(collect)
     bad = [k for k in kinds if k not in COLLECT_KINDS]
     if bad or not kinds:
         raise SweepError(f"collect={list(kinds)}: choose from {list(COLLECT_KINDS)}")
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    if type(every) is not int or every < 1:
         raise SweepError(
             f"every={every!r}: give a recording period of at least 1 frame"
         )
@@ -495,7 +495,7 @@ def sweep(
         raise SweepError(
             "two runs have the same parameters and seed; remove duplicates"
         )
-    _prepare_out(out, spec, resume)
+    _prepare_out(out, spec)
     todo = [
         r for r in runs if not (resume and (out / "runs" / f"{r[0]}.json").exists())
     ]

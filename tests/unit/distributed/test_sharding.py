@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute
 import pytest
 
 pytestmark = pytest.mark.distributed
@@ -17,9 +17,9 @@ from archetype_ecs.distributed import (  # noqa: E402
     GlobalId,
     ShardedWorld,
     ShardingError,
+    flock,
     single_world_state,
 )
-from archetype_ecs.distributed import flock  # noqa: E402
 from archetype_ecs.distributed._model import load_model  # noqa: E402
 from archetype_ecs.serialization import load  # noqa: E402
 

@@ -17,12 +17,12 @@ pytestmark = pytest.mark.distributed
 
 ray = pytest.importorskip("ray")
 
-from archetype_ecs.distributed import (
+from archetype_ecs.distributed import (  # noqa: E402
     SweepError,
     add_sweep_parser,
     run_sweep_command,
     sweep,
-)  # noqa: E402
+)
 from archetype_ecs.distributed._model import load_model  # noqa: E402
 from archetype_ecs.runner import ModelError, ParamError, run_model  # noqa: E402
 
@@ -100,14 +100,19 @@ def test_failing_run_is_reported_and_the_rest_complete(ray_local, contagion, tmp
         out=tmp_path,
         progress=err,
     )
-    assert res.ran == 3 and len(res.failures) == 1 and not res.ok
+    assert res.ran == 3
+    assert len(res.failures) == 1
+    assert not res.ok
     f = res.failures[0]
-    assert f.seed == 1 and f.params == {"agents": 50, "fail_seed": 1}
-    assert "RuntimeError" in f.error and "failing seed" in f.traceback
+    assert f.seed == 1
+    assert f.params == {"agents": 50, "fail_seed": 1}
+    assert "RuntimeError" in f.error
+    assert "failing seed" in f.traceback
     assert "Traceback" in f.traceback
     assert sorted(res.summary()["seed"].to_pylist()) == [0, 2]
     report = json.loads((tmp_path / "failed" / f"{f.run}.json").read_text())
-    assert report["seed"] == 1 and "failing seed" in report["traceback"]
+    assert report["seed"] == 1
+    assert "failing seed" in report["traceback"]
     assert "3/3 runs" in err.getvalue()
     # resume retries only the failed run (it fails again, the others are skipped)
     again = sweep(
@@ -236,7 +241,8 @@ def test_cli_wiring(ray_local, contagion, tmp_path):
         ]
     )
     assert run_sweep_command(bad, err) == 1
-    assert "FAILED" in err.getvalue() and "failing seed" in err.getvalue()
+    assert "FAILED" in err.getvalue()
+    assert "failing seed" in err.getvalue()
     with pytest.raises(SweepError, match="name=value"):
         run_sweep_command(
             parser.parse_args(
