@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from archetype_ecs.errors import EcsError
 from archetype_ecs.physics._grid_kernels import (
     GEOM_IX,
     GEOM_IY,
@@ -41,6 +40,7 @@ from archetype_ecs.physics._grid_kernels import (
     pairs_reference,
     query_radius,
 )
+from archetype_ecs.physics.errors import GridError
 
 __all__ = [
     "Grid",
@@ -60,10 +60,6 @@ __all__ = [
 Array = np.ndarray[Any, Any]
 
 MIN_MAX_CELLS = 4096
-
-
-class GridError(EcsError, ValueError):
-    """A grid was asked for with bad input (cell size, radius, positions, bounds)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,8 +268,9 @@ def _check_inputs(
         )
     if max_cells is not None and int(max_cells) < 1:
         raise GridError(f"max_cells must be >= 1, got {max_cells!r}")
-    ax = np.ascontiguousarray(x, dtype=np.float64)
-    ay = np.ascontiguousarray(y, dtype=np.float64)
+    # Own copies: a grid built from live columns must not change when they do.
+    ax = np.array(x, dtype=np.float64, copy=True, order="C")
+    ay = np.array(y, dtype=np.float64, copy=True, order="C")
     if ax.ndim != 1 or ax.shape != ay.shape:
         raise GridError(
             f"grid points must be two 1-D coordinate arrays of one length; got shapes "
@@ -332,7 +329,8 @@ def build_grid(
     Parameters
     ----------
     x, y
-        Point coordinates (1-D, same length, finite; copied to float64).
+        Point coordinates (1-D, same length, finite; copied as float64, so the
+        grid does not change when the arrays do).
     cell_size
         Requested side of a cell. Queries are correct for any radius and any cell
         size; speed is best when the cell size is about the query radius.
