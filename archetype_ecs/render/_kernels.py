@@ -112,9 +112,12 @@ def rasterize_kernel(
         i1 = int(min(fi1, w - 1.0))
         j0 = int(max(fj0, 0.0))
         j1 = int(min(fj1, h - 1.0))
-        rot = np.float64(rotation[k])
-        c = math.cos(rot)
-        s = math.sin(rot)
+        c = 1.0
+        s = 0.0
+        if kd != 0:  # a disc looks the same at every rotation
+            rot = np.float64(rotation[k])
+            c = math.cos(rot)
+            s = math.sin(rot)
         cr = int(red[k])
         cg = int(green[k])
         cb = int(blue[k])
@@ -182,7 +185,7 @@ def rasterize_reference(
         cx = float(np.float32(columns["x"][k]))
         cy = float(np.float32(columns["y"][k]))
         rot = float(np.float32(columns["rotation"][k]))
-        c, s = math.cos(rot), math.sin(rot)
+        c, s = (1.0, 0.0) if kd == CIRCLE else (math.cos(rot), math.sin(rot))
         rgba = tuple(int(columns[n][k]) for n in ("r", "g", "b", "a"))
         for j in range(h):
             dy = (ymax - (j + 0.5) * ph) - cy
