@@ -28,6 +28,9 @@ SCENARIOS: tuple[str, ...] = (
     # issue #9: model gallery
     "boltzmann",
     "sugarscape",
+    "wolf_sheep",
+    # issue #9: rendering
+    "render",
     # issue #7: hot reload
     "reload",
 )
