@@ -128,7 +128,8 @@ class ReloadRecord:
         ``"reloaded"`` (the new version runs), ``"failed"`` (it was refused or its
         swap failed: the old version keeps running), ``"skipped"`` (same content as
         last time), ``"deleted"`` (file gone, last version keeps running) or
-        ``"disabled"`` (file gone, ``on_delete="disable"``).
+        ``"disabled"`` (file gone, ``on_delete="disable"``) or ``"superseded"`` (a
+        valid version replaced by a newer one before its swap: it never ran).
     error
         The error message for ``"failed"``.
     line
