@@ -258,7 +258,8 @@ def _circle_box(
     if d2 >= r * r:
         return False, 0.0, 0.0, 0.0
     if d2 == 0.0:  # outside by less than the square root of the smallest float
-        return _face_normal(ex, ey, r)
+        hit, nx, ny, depth = _face_normal(ex, ey, r)
+        return bool(hit), float(nx), float(ny), float(depth)
     d = math.sqrt(d2)
     return True, -ex / d, -ey / d, r - d
 

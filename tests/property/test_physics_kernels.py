@@ -74,7 +74,6 @@ def test_integrate_kernel_equals_reference(cols, data) -> None:  # type: ignore[
     st.booleans(),
 )
 def test_bounds_kernel_equals_reference(cols, mode, b, e, has_v) -> None:  # type: ignore[no-untyped-def]
-    x, y, vx, vy = cols
     got = [a.copy() for a in cols]
     if not has_v:
         got[2], got[3] = np.zeros(0), np.zeros(0)
