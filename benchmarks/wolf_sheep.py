@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 import sys
 import types
+from pathlib import Path
 from typing import Any, ClassVar
 
 from benchmarks._runner import Scenario, SkipVariant
@@ -83,7 +83,7 @@ def mesa_classes() -> tuple[Any, Any, Any, Any, Any]:
         for name in [k for k in sys.modules if k.startswith("mesa.examples")]:
             del sys.modules[name]
         pkg = types.ModuleType("mesa.examples")
-        pkg.__path__ = [os.path.join(os.path.dirname(mesa.__file__), "examples")]
+        pkg.__path__ = [str(Path(mesa.__file__).parent / "examples")]
         sys.modules["mesa.examples"] = pkg
     try:
         model = importlib.import_module("mesa.examples.advanced.wolf_sheep.model")
