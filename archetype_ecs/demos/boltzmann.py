@@ -65,6 +65,9 @@ class Wealth:
 class Economy:
     """Resource: the exchange rule, its random stream and the transfer counts.
 
+    Its fields are plain JSON values, so ``world.save`` keeps it and ``load(...,
+    resources=[Economy])`` restores it; the kernel's scratch array is not a field.
+
     Attributes
     ----------
     mode
@@ -75,23 +78,25 @@ class Economy:
         Units handed over in the last frame.
     transfers_total
         Units handed over since the world was built.
-    scratch
-        Kernel scratch space (activation order or incoming units), reused.
     """
 
     mode: str = "sequential"
     stream: int = field(default_factory=lambda: stream_id(STREAM))
     transfers: int = 0
     transfers_total: int = 0
-    scratch: np.ndarray[Any, Any] = field(
-        default_factory=lambda: np.empty(0, dtype=np.int64)
-    )
+
+    def __post_init__(self) -> None:
+        self._scratch = np.empty(0, dtype=np.int64)
 
     def scratch_for(self, n: int) -> np.ndarray[Any, Any]:
-        """An int64 scratch array of length ``n`` (grown when needed, never shrunk)."""
-        if self.scratch.shape[0] < n:
-            self.scratch = np.empty(n, dtype=np.int64)
-        return self.scratch[:n]
+        """Kernel scratch space: int64, length ``n`` (grown when needed, reused).
+
+        Holds the activation order (sequential) or the incoming units
+        (simultaneous) during a step.
+        """
+        if self._scratch.shape[0] < n:
+            self._scratch = np.empty(n, dtype=np.int64)
+        return self._scratch[:n]
 
 
 @system(writes=[Wealth], resources=[Rng], resources_mut=[Economy])

@@ -92,23 +92,19 @@ class Traits:
     vision: i32 = 1
 
 
-def _empty(dtype: type) -> Array:
-    return np.empty(0, dtype=dtype)
-
-
 @dataclass
 class Landscape:
     """Resource: the sugar grids, the rule's random stream and population figures.
 
+    The fields are plain JSON values, so ``world.save`` keeps the resource and
+    ``load(..., resources=[Landscape])`` restores it; the grids are rebuilt from
+    them (``capacity`` is :func:`two_peaks` of the size, and under G-infinity the
+    next step's growback refills ``level`` anyway).
+
     Attributes
     ----------
-    capacity
-        Most sugar each cell holds, int64, shape ``(height, width)``.
-    level
-        Sugar on each cell now; after a step, harvested cells show 0 until the
-        next step's growback.
-    occupant
-        Kernel scratch: row of the agent on each cell, -1 when empty.
+    width, height, max_sugar
+        The grid's size and the capacity of its hilltops.
     torus
         Whether vision and movement wrap around the edges.
     stream
@@ -117,19 +113,31 @@ class Landscape:
         Agents that died in the last step; ``deaths_total`` since the start.
     population
         Agents alive after each step.
+    capacity
+        (Not a field.) Most sugar each cell holds, int64, shape ``(height, width)``.
+    level
+        (Not a field.) Sugar on each cell now; after a step, harvested cells show 0
+        until the next step's growback.
+    occupant
+        (Not a field.) Kernel scratch: row of the agent on each cell, -1 when empty.
     """
 
-    capacity: Array
-    level: Array
-    occupant: Array
+    width: int
+    height: int
+    max_sugar: int = 4
     torus: bool = False
     stream: int = field(default_factory=lambda: stream_id(STREAM))
     deaths: int = 0
     deaths_total: int = 0
     population: list[int] = field(default_factory=list)
-    _order: Array = field(default_factory=lambda: _empty(np.int64))
-    _keys: Array = field(default_factory=lambda: _empty(np.uint64))
-    _dead: Array = field(default_factory=lambda: _empty(np.bool_))
+
+    def __post_init__(self) -> None:
+        self.capacity = two_peaks(self.width, self.height, self.max_sugar)
+        self.level = self.capacity.copy()
+        self.occupant = np.full((self.height, self.width), -1, dtype=np.int64)
+        self._order = np.empty(0, dtype=np.int64)
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._dead = np.empty(0, dtype=np.bool_)
 
     def scratch_for(self, n: int) -> tuple[Array, Array, Array]:
         """Order, key and death-flag scratch arrays of length ``n`` (reused)."""
@@ -287,7 +295,6 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
     _check(p)
     w, h, n = int(p["width"]), int(p["height"]), int(p["agents"])
     rng = np.random.default_rng(seed)
-    capacity = two_peaks(w, h, int(p["max_sugar"]))
     cells = rng.choice(w * h, size=n, replace=False)
 
     def draw(trait: str) -> Array:
@@ -298,10 +305,7 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
     world = World(seed=seed, threads=threads)
     world.insert_resource(
         Landscape(
-            capacity=capacity,
-            level=capacity.copy(),
-            occupant=np.full((h, w), -1, dtype=np.int64),
-            torus=bool(p["torus"]),
+            width=w, height=h, max_sugar=int(p["max_sugar"]), torus=bool(p["torus"])
         )
     )
     world.spawn_batch(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archetype_ecs import component
+from archetype_ecs import World, component
 from archetype_ecs.demos import DEMOS, boltzmann
 from archetype_ecs.demos._abm_kernels import (
     exchange_sequential_kernel,
@@ -20,6 +21,7 @@ from archetype_ecs.demos._abm_kernels import (
 )
 from archetype_ecs.random import integers, stream_id
 from archetype_ecs.runner import ParamError
+from archetype_ecs.serialization import load
 
 STREAM = stream_id(boltzmann.STREAM)
 MODES = ("sequential", "simultaneous")
@@ -233,3 +235,25 @@ def test_registered_as_a_gallery_model() -> None:
     assert DEMOS["boltzmann"] == "archetype_ecs.demos.boltzmann"
     assert [boltzmann.Wealth] == boltzmann.RECORD
     assert set(boltzmann.PARAMS) == {"agents", "wealth", "mode"}
+
+
+def test_a_saved_run_continues_exactly_after_load(tmp_path: Path) -> None:
+    world = boltzmann.build(seed=21, agents=300, wealth=2)
+    world.run(5)
+    world.save(tmp_path / "save")
+    world.run(5)
+    resumed = World()
+    resumed.add_system(boltzmann.exchange)
+    load(
+        tmp_path / "save",
+        resumed,
+        components=[boltzmann.Wealth],
+        resources=[boltzmann.Economy],
+    )
+    assert resumed.resource(boltzmann.Economy).transfers_total > 0
+    resumed.run(5)
+    assert wealth_of(resumed).tolist() == wealth_of(world).tolist()
+    assert (
+        resumed.resource(boltzmann.Economy).transfers_total
+        == world.resource(boltzmann.Economy).transfers_total
+    )

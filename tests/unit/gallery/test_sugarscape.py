@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from archetype_ecs.demos import DEMOS, sugarscape
 from archetype_ecs.demos._abm_kernels import forage_reference
 from archetype_ecs.random import Rng, stream_id
 from archetype_ecs.runner import ParamError
+from archetype_ecs.serialization import load
 
 STREAM = stream_id(sugarscape.STREAM)
 
@@ -180,3 +182,23 @@ def test_registered_as_a_gallery_model() -> None:
     world.step()
     assert sugarscape.status(world).endswith("died")
     assert [sugarscape.Location, sugarscape.Sugar] == sugarscape.RECORD
+
+
+def test_a_saved_run_continues_exactly_after_load(tmp_path: Path) -> None:
+    world = sugarscape.build(seed=6, agents=120, width=20, height=20)
+    world.run(5)
+    world.save(tmp_path / "save")
+    world.run(5)
+    resumed = World()
+    resumed.add_system(sugarscape.forage)
+    load(
+        tmp_path / "save",
+        resumed,
+        components=[sugarscape.Location, sugarscape.Sugar, sugarscape.Traits],
+        resources=[sugarscape.Landscape],
+    )
+    resumed.run(5)
+    assert agents_of(resumed) == agents_of(world)
+    a, b = resumed.resource(sugarscape.Landscape), world.resource(sugarscape.Landscape)
+    assert a.population == b.population
+    assert np.array_equal(a.level, b.level)
