@@ -506,8 +506,9 @@ class SceneManager:
     ``load``, ``unload`` and ``switch`` check their input at once (reading the
     scene file) and queue the change; queued changes apply, in request order, at
     the end of the current or next frame, or at :meth:`flush` between frames.
-    In a system, declare ``resources=[SceneManager]`` and call them on
-    ``ctx.resource(SceneManager)``.
+    In a system, declare ``resources_mut=[SceneManager]`` and call them on
+    ``ctx.resource_mut(SceneManager)``: writers of one resource never run at once
+    and keep a fixed order, so requests queue deterministically.
     """
 
     def __init__(self, world: World) -> None:

@@ -244,9 +244,9 @@ def test_manager_requests_from_a_system_apply_after_the_frame(scene_dir: Path) -
     scenes(w)
     frames: list[tuple[int, int]] = []
 
-    @system(resources=[SceneManager], reads=[Hp])
+    @system(resources_mut=[SceneManager], reads=[Hp])
     def director(ctx):  # type: ignore[no-untyped-def]
-        mgr = ctx.resource(SceneManager)
+        mgr = ctx.resource_mut(SceneManager)
         frames.append((sum(len(ents) for ents, _ in ctx.query(Hp)), mgr.pending))
         if len(frames) == 1:
             mgr.load(scene_dir, name="level1")
@@ -267,10 +267,10 @@ def test_flush_refuses_while_systems_run(scene_dir: Path) -> None:
     mgr = scenes(w)
     errors: list[str] = []
 
-    @system(resources=[SceneManager])
+    @system(resources_mut=[SceneManager])
     def bad(ctx):  # type: ignore[no-untyped-def]
         try:
-            ctx.resource(SceneManager).flush()
+            ctx.resource_mut(SceneManager).flush()
         except StructuralChangeError as exc:
             errors.append(str(exc))
 
