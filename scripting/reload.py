@@ -851,16 +851,23 @@ class _ScriptTarget:
         rt.compiles += 1
         return rt
 
-    def _swap_python(self, old: PythonScript, text: str) -> PythonScript:
-        new = PythonScript(self.name, self.engine._code_cache)
-        new.state = old.state  # the same dict: state survives
-        new._globals["state"] = old.state
-        new.load(text)
-        hook = new._globals.get("on_reload")
-        if callable(hook):
-            data = _py_old_data(old._globals)
-            new._guarded(lambda: hook(data))
-        return new
+    def _swap_python(self, rt: PythonScript, text: str) -> PythonScript:
+        # The same PythonScript object (debugger / profiler hooks and references
+        # stay valid) gets a fresh namespace whose ``state`` is the running one.
+        old_globals, old_hash = rt._globals, rt._hash
+        fresh = PythonScript(self.name, self.engine._code_cache)._globals
+        fresh["state"] = rt.state
+        rt._globals, rt._hash = fresh, ""
+        try:
+            rt.load(text)
+            hook = fresh.get("on_reload")
+            if callable(hook):
+                data = _py_old_data(old_globals)
+                rt._guarded(rt._hooked(lambda: hook(data)))
+        except BaseException:
+            rt._globals, rt._hash = old_globals, old_hash
+            raise
+        return rt
 
     def disable(self) -> Swap:
         def off() -> str:

@@ -462,3 +462,43 @@ def test_watch_folder_loads_scripts_and_picks_up_new_files(
     assert "c.lua" in engine.scripts
     with pytest.raises(ReloadError, match="not a directory"):
         reloader.watch_folder(tmp_path / "nope")
+
+
+DEBUGGED = {
+    ".lua": (
+        "--! writes: SHp\nfunction run(b)\n  local k = VALUE\n"
+        '  ecs.set_batch(b.entity, "SHp", {v = k})\nend\n'
+    ),
+    ".py": (
+        "#! writes: SHp\ndef run(b, ecs):\n    k = VALUE\n"
+        '    ecs.set_batch(b["entity"], "SHp", {"v": k})\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("suffix", [".lua", ".py"])
+def test_breakpoints_and_the_runtime_survive_a_reload(
+    tmp_path: Path,
+    world: World,
+    engine: ScriptEngine,
+    reloader: HotReloader,
+    suffix: str,
+) -> None:
+    from scripting.debugger import Debugger
+
+    f = tmp_path / f"dbg{suffix}"
+    start(reloader, f, DEBUGGED[suffix].replace("VALUE", "1"))
+    name = f.name
+    runtime = engine.scripts[name].runtime
+    seen: list[int] = []
+    dbg = Debugger(engine, on_stop=lambda fr: seen.append(int(fr.locals()["k"])))
+    dbg.set_breakpoint(name, 4)
+    world.step()
+    assert seen == [1]
+    f.write_text(DEBUGGED[suffix].replace("VALUE", "2"))
+    step_until(world, lambda: outcomes(reloader, f) == ["reloaded"])
+    assert engine.scripts[name].runtime is runtime  # devtools keep their handle
+    seen.clear()
+    world.step()
+    assert seen == [2]  # the breakpoint still fires, in the new version
+    dbg.close()
