@@ -307,8 +307,8 @@ class HotReloader:
     ...     sc = reloader.watch_script(folder / "hello.lua")
     ...     w.add_system(eng.system(sc))
     ...     w.step()
-    >>> reloader.history
-    []
+    ...     print([pathlib.Path(p).name for p in reloader.files], reloader.history)
+    ['hello.lua'] []
     """
 
     def __init__(
