@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import sys
+import textwrap
 import traceback
 import warnings
 from collections.abc import Mapping, Sequence
@@ -70,8 +71,8 @@ warnings to stderr.
 
 _DEMO_EPILOG = """\
 examples:
-  arrow-ecs demo                            the default model ({default})
-  arrow-ecs demo {default} --help             its parameters and options
+  arrow-ecs demo                           the default model ({default})
+  arrow-ecs demo NAME --help               a model's parameters and options
   arrow-ecs demo {default} --frames 100 --seed 7 --json
 
 Each gallery model is also a file you can read and copy: examples/NAME.py.
@@ -90,6 +91,11 @@ exits with status 1.
 
 
 # ------------------------------------------------------------------- parsers
+
+
+def _para(text: str) -> str:
+    """A help paragraph wrapped at 79 columns (the help formatter keeps it as is)."""
+    return textwrap.fill(text, 79)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, frames: int | None) -> None:
@@ -270,9 +276,11 @@ def _add_demo_parser(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="run a gallery model with progress and a summary",
-        description=f"Run a gallery model (one of: {names}). Without NAME, runs "
-        f"{DEFAULT_DEMO}. Each model's parameters are options: see "
-        "`arrow-ecs demo NAME --help`.",
+        description=_para(
+            f"Run a gallery model (one of: {names}). Without NAME, runs "
+            f"{DEFAULT_DEMO}. Each model's parameters are options: see "
+            "`arrow-ecs demo NAME --help`."
+        ),
         epilog=_DEMO_EPILOG.format(default=DEFAULT_DEMO),
         formatter_class=_FORMATTER,
     )
@@ -287,8 +295,8 @@ def _add_demo_parser(sub: Any) -> None:
         p = demo_sub.add_parser(
             name,
             help=model.description,
-            description=f"{model.description}\n\nSource: {model.source} "
-            f"(also examples/{name}.py).",
+            description=_para(model.description)
+            + f"\n\nSource: {model.source} (also examples/{name}.py).",
             formatter_class=_FORMATTER,
         )
         _add_param_options(p, model)
@@ -312,8 +320,10 @@ def _parser(*, demos: bool) -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run a model file: progress bar, summary, optional outputs",
-        description="Run a model module: build its world, step it with a progress "
-        "bar (frame time, entities, slowest system), print its summary.",
+        description=_para(
+            "Run a model module: build its world, step it with a progress bar "
+            "(frame time, entities, slowest system), print its summary."
+        ),
         epilog=_RUN_EPILOG,
         formatter_class=_FORMATTER,
     )
@@ -339,9 +349,11 @@ def _parser(*, demos: bool) -> argparse.ArgumentParser:
     info = sub.add_parser(
         "info",
         help="describe a save folder and check its integrity",
-        description="Describe a save: format, tick, entities, archetypes with row "
-        "counts and components, component schemas with versions, resources, files "
-        "and sizes; then check every file against the manifest's hashes.",
+        description=_para(
+            "Describe a save: format, tick, entities, archetypes with row counts "
+            "and components, component schemas with versions, resources, files and "
+            "sizes; then check every file against the manifest's hashes."
+        ),
         epilog=_INFO_EPILOG,
         formatter_class=_FORMATTER,
     )
