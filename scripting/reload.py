@@ -998,7 +998,9 @@ class _SystemsTarget:
     def __init__(self, reloader: HotReloader, path: Path) -> None:
         self.reloader = reloader
         self.path = path
-        self.module_name = f"_arrow_ecs_hot_{path.stem}"
+        # one module name per file: two folders may hold files of the same name
+        tag = _digest(str(path).encode())[:8]
+        self.module_name = f"_arrow_ecs_hot_{path.stem}_{tag}"
         self.names: list[str] = []
 
     def load_first(self, *, add: bool) -> list[System]:
