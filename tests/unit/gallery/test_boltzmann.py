@@ -257,3 +257,16 @@ def test_a_saved_run_continues_exactly_after_load(tmp_path: Path) -> None:
         resumed.resource(boltzmann.Economy).transfers_total
         == world.resource(boltzmann.Economy).transfers_total
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_larger_run_matches_mesa_style_reference_exactly(mode: str) -> None:
+    seed, n = 2**63 + 5, 5_000  # a seed above 2**63 too
+    world = boltzmann.build(seed=seed, agents=n, mode=mode)
+    ref = MesaStyleModel(n, 1, seed)
+    step = ref.step_sequential if mode == "sequential" else ref.step_simultaneous
+    for _ in range(8):
+        world.step()
+        step()
+    assert wealth_of(world).tolist() == ref.wealth()

@@ -202,3 +202,36 @@ def test_a_saved_run_continues_exactly_after_load(tmp_path: Path) -> None:
     a, b = resumed.resource(sugarscape.Landscape), world.resource(sugarscape.Landscape)
     assert a.population == b.population
     assert np.array_equal(a.level, b.level)
+
+
+@pytest.mark.slow
+@settings(max_examples=100)
+@given(
+    seed=st.integers(0, 2**63 - 1),
+    agents=st.integers(0, 300),
+    width=st.integers(8, 30),
+    height=st.integers(8, 30),
+    torus=st.booleans(),
+    vision_max=st.integers(0, 3),
+)
+def test_many_random_worlds_match_the_reference_for_ten_frames(
+    seed: int,
+    agents: int,
+    width: int,
+    height: int,
+    torus: bool,
+    vision_max: int,
+) -> None:
+    world = build(
+        seed,
+        agents=min(agents, width * height),
+        width=width,
+        height=height,
+        torus=torus,
+        vision_min=0,
+        vision_max=vision_max,
+        metabolism_min=0,
+        endowment_min=1,
+        endowment_max=6,
+    )
+    run_against_reference(world, 10, torus=torus)
