@@ -22,6 +22,7 @@ __all__ = [
     "exchange_simultaneous_reference",
     "forage_kernel",
     "forage_reference",
+    "COMPILED",
     "gini",
     "shuffle_kernel",
 ]
@@ -55,6 +56,12 @@ def shuffle_kernel(order: Array, seed: Any, stream: Any, tick: Any) -> None:
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
+
+
+COMPILED: bool = hasattr(shuffle_kernel, "py_func")
+"""False under ``NUMBA_DISABLE_JIT=1``, where kernels run on NumPy scalars and the
+hash's intended uint64 wrap-around warns: callers then wrap calls in ``np.errstate``
+(which costs microseconds, so compiled calls skip it)."""
 
 
 @njit

@@ -26,6 +26,7 @@ import numpy as np
 
 from archetype_ecs import SystemContext, World, component, i64, system
 from archetype_ecs.demos._abm_kernels import (
+    COMPILED,
     exchange_sequential_kernel,
     exchange_simultaneous_kernel,
     gini,
@@ -119,8 +120,11 @@ def exchange(ctx: SystemContext) -> None:
         if eco.mode == "sequential"
         else exchange_simultaneous_kernel
     )
-    with np.errstate(over="ignore"):  # the hash wraps on purpose (NUMBA_DISABLE_JIT)
+    if COMPILED:
         moved = step(wealth, scratch, *keys)
+    else:
+        with np.errstate(over="ignore"):  # the hash wraps on purpose
+            moved = step(wealth, scratch, *keys)
     if len(columns) > 1:  # several archetypes: write the gathered column back
         start = 0
         for col in columns:
