@@ -92,12 +92,15 @@ class Ghost:
 
 @dataclass(frozen=True)
 class ShardInfo:
-    """One region: index, grid cell, and its box (outer edges extend to infinity)."""
+    """One region: index, grid cell, box (outer edges extend to infinity), the regions
+    within its halo (``neighbors``: they exchange ghosts) and the regions it touches
+    (``adjacent``, diagonals included: migrants normally go there)."""
 
     index: int
     cell: tuple[int, int]
     box: tuple[float, float, float, float]
     neighbors: tuple[int, ...]
+    adjacent: tuple[int, ...]
 
 
 class Grid:
@@ -157,19 +160,20 @@ class Grid:
         return (x >= x0 - h) & (x < x1 + h) & (y >= y0 - h) & (y < y1 + h)
 
     def info(self, s: int) -> ShardInfo:
-        """Index, cell, box and halo neighbors of region ``s``."""
+        """Index, cell, box, halo neighbors and adjacent regions of region ``s``."""
         x0, y0, x1, y1 = self.box(s)
         h = self.halo
-        near = []
+        near, touching = [], []
         for t in range(self.count):
             if t == s:
                 continue
             a0, b0, a1, b1 = self.box(t)
             if a0 - h < x1 and x0 < a1 + h and b0 - h < y1 and y0 < b1 + h:
                 near.append(t)
-        return ShardInfo(
-            s, (s % self.shape[0], s // self.shape[0]), (x0, y0, x1, y1), tuple(near)
-        )
+            if a0 <= x1 and x0 <= a1 and b0 <= y1 and y0 <= b1:
+                touching.append(t)
+        cell = (s % self.shape[0], s // self.shape[0])
+        return ShardInfo(s, cell, (x0, y0, x1, y1), tuple(near), tuple(touching))
 
 
 # ----------------------------------------------------------------- the actor
@@ -233,6 +237,7 @@ class Shard:
         self._quiet = False
         self._ghosts: Array = np.empty(0, np.uint64)
         self._outbox: list[tuple[Any, ...]] = []
+        self._export_s = 0.0
         self.next_id = 0
         self._ref_fields = self._entity_fields()
         if restore is None:
@@ -485,23 +490,28 @@ class Shard:
             rb.column(f"{name}.{self.fy}").to_numpy(),
         )
 
-    def export_halo(self) -> list[list[Batch]]:
-        """Per shard index: copies of owned agents within that region's halo."""
-        out: list[list[Batch]] = [[] for _ in range(self.grid.count)]
-        if not self.info.neighbors:
-            return out
+    def export_halo(self) -> Any:
+        """Copies of owned agents within each halo neighbor's region grown by ``halo``.
+
+        Returns one list of batches per ``info.neighbors`` entry, in that order (as
+        a tuple, or the single list when there is one neighbor: one Ray return each).
+        """
+        t0 = time.perf_counter()
+        targets = self.info.neighbors
+        out: list[list[Batch]] = [[] for _ in targets]
         local, glob = (
             self._id_map(owned_only=False) if self._ref_fields else (None, None)
         )
         for t in self._owned_position_tables():
             x, y = self._xy(t)
-            for target in self.info.neighbors:
+            for k, target in enumerate(targets):
                 rows = np.flatnonzero(self.grid.halo_mask(target, x, y))
                 if len(rows):
-                    out[target].append(
+                    out[k].append(
                         (self._names(t), self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
                     )
-        return out
+        self._export_s = time.perf_counter() - t0
+        return out[0] if len(out) == 1 else tuple(out)
 
     def import_ghosts(self, *incoming: list[Batch]) -> dict[str, float]:
         """Spawn the neighbors' halo copies as :class:`Ghost` entities."""
@@ -512,14 +522,14 @@ class Shard:
         return {
             "halo_bytes": float(_bytes(batches)),
             "ghosts": float(len(self._ghosts)),
-            "import_s": time.perf_counter() - t0,
+            "work_s": self._export_s + time.perf_counter() - t0,
         }
 
     def step(self) -> dict[str, Any]:
         """Step the world, then drop the ghosts; returns timing and routed commands."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self.world.step()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ghosts = self._ghosts
         if len(ghosts):
             alive = ghosts[self.world.is_alive_batch(ghosts)]
@@ -528,7 +538,12 @@ class Shard:
         self._ghosts = np.empty(0, np.uint64)
         self._assign_new_ids()
         outbox, self._outbox = self._outbox, []
-        return {"step_s": t1 - t0, "drop_s": time.perf_counter() - t1, "routed": outbox}
+        return {
+            "step_s": t1 - t0,
+            "cpu_s": c1 - c0,
+            "drop_s": time.perf_counter() - t1,
+            "routed": outbox,
+        }
 
     def _assign_new_ids(self) -> None:
         fresh = [
@@ -576,9 +591,17 @@ class Shard:
             done += int(hit.sum())
         return done
 
-    def export_migrants(self) -> list[list[Batch]]:
-        """Per shard index: the owned agents now in that region (removed here)."""
-        out: list[list[Batch]] = [[] for _ in range(self.grid.count)]
+    def export_migrants(self) -> Any:
+        """The owned agents now in another region, removed here.
+
+        Returns one list of batches per ``info.adjacent`` entry, then a list of
+        ``(target, batch)`` for agents that jumped farther (one Ray return each; the
+        single list when there is no adjacent region).
+        """
+        t0 = time.perf_counter()
+        slot = {t: k for k, t in enumerate(self.info.adjacent)}
+        out: list[list[Batch]] = [[] for _ in self.info.adjacent]
+        far: list[tuple[int, Batch]] = []
         leaving = []
         local, glob = (
             self._id_map(owned_only=False) if self._ref_fields else (None, None)
@@ -591,17 +614,20 @@ class Shard:
                 continue
             ents = t.entities
             names = self._names(t)
-            for target in np.unique(dest[moving]):
+            for target in np.unique(dest[moving]).tolist():
                 rows = moving[dest[moving] == target]
-                out[int(target)].append(
-                    (names, self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
-                )
+                batch = (names, self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
+                if target in slot:
+                    out[slot[target]].append(batch)
+                else:
+                    far.append((int(target), batch))
             leaving.append(ents[moving].copy())
         if leaving:
             ids = np.concatenate(leaving)
             self._unresolve(ids)
             self._despawn(ids)
-        return out
+        self._export_s = time.perf_counter() - t0
+        return (*out, far) if out else far
 
     def import_migrants(self, *incoming: list[Batch]) -> dict[str, float]:
         """Spawn agents arriving from other shards (ids remapped, refs translated)."""
@@ -612,7 +638,7 @@ class Shard:
         return {
             "migration_bytes": float(_bytes(batches)),
             "migrants": float(n),
-            "import_s": time.perf_counter() - t0,
+            "work_s": self._export_s + time.perf_counter() - t0,
         }
 
     # --------------------------------------------------------------- queries
@@ -656,7 +682,13 @@ class Shard:
 
 @dataclass(frozen=True)
 class FrameStats:
-    """Wall time of one sharded frame by stage (seconds) and bytes exchanged."""
+    """Wall time of one sharded frame by stage (seconds) and bytes exchanged.
+
+    ``*_s`` are wall times seen by the driver (stages end with a barrier);
+    ``*_work_s`` the slowest shard's own time in that stage (export + import, or
+    its ``world.step``) and ``compute_cpu_s`` that step's CPU time, so the
+    difference is orchestration, transfer and waiting for a core.
+    """
 
     frame: int
     total_s: float
@@ -669,6 +701,10 @@ class FrameStats:
     ghosts: int
     migrants: int
     routed: int
+    compute_work_s: float = 0.0
+    compute_cpu_s: float = 0.0
+    halo_work_s: float = 0.0
+    migration_work_s: float = 0.0
 
 
 def _hint(module: ModuleType, key: str, params: Mapping[str, Any]) -> Any:
@@ -773,6 +809,7 @@ class ShardedWorld:
                 f"model, as ('Comp.x', 'Comp.y')"
             )
         self.grid = Grid(shape, bounds, float(halo))
+        self.infos = [self.grid.info(s) for s in range(self.grid.count)]
         self.position = pos
         self.seed = seed
         self.threads = threads
@@ -827,19 +864,22 @@ class ShardedWorld:
         for _ in range(frames):
             t0 = time.perf_counter()
             if S > 1:
-                halo = [
-                    a.export_halo.options(num_returns=S).remote() for a in self.actors
-                ]
+                incoming: list[list[Any]] = [[] for _ in range(S)]
+                for s, a in enumerate(self.actors):
+                    near = self.infos[s].neighbors
+                    if not near:
+                        continue
+                    r = a.export_halo.options(num_returns=len(near)).remote()
+                    for t, ref in zip(near, [r] if len(near) == 1 else r, strict=True):
+                        incoming[t].append(ref)
                 hs = ray.get(
                     [
-                        self.actors[t].import_ghosts.remote(
-                            *[halo[s][t] for s in range(S) if s != t]
-                        )
+                        self.actors[t].import_ghosts.remote(*incoming[t])
                         for t in range(S)
                     ]
                 )
             else:
-                hs = [{"halo_bytes": 0.0, "ghosts": 0.0}]
+                hs = [{"halo_bytes": 0.0, "ghosts": 0.0, "work_s": 0.0}]
             t1 = time.perf_counter()
             ss = ray.get([a.step.remote() for a in self.actors])
             t2 = time.perf_counter()
@@ -851,20 +891,26 @@ class ShardedWorld:
             )
             t3 = time.perf_counter()
             if S > 1:
-                mig = [
-                    a.export_migrants.options(num_returns=S).remote()
-                    for a in self.actors
-                ]
+                arriving: list[list[Any]] = [[] for _ in range(S)]
+                far_refs = []
+                for s, a in enumerate(self.actors):
+                    adj = self.infos[s].adjacent
+                    r = a.export_migrants.options(num_returns=len(adj) + 1).remote()
+                    refs = list(r) if adj else [r]
+                    for t, ref in zip(adj, refs[:-1], strict=True):
+                        arriving[t].append(ref)
+                    far_refs.append(refs[-1])
+                for pairs in ray.get(far_refs):  # rare: agents that skipped a region
+                    for t, batch in pairs:
+                        arriving[t].append([batch])
                 ms = ray.get(
                     [
-                        self.actors[t].import_migrants.remote(
-                            *[mig[s][t] for s in range(S) if s != t]
-                        )
+                        self.actors[t].import_migrants.remote(*arriving[t])
                         for t in range(S)
                     ]
                 )
             else:
-                ms = [{"migration_bytes": 0.0, "migrants": 0.0}]
+                ms = [{"migration_bytes": 0.0, "migrants": 0.0, "work_s": 0.0}]
             t4 = time.perf_counter()
             self.frame += 1
             st = FrameStats(
@@ -879,6 +925,10 @@ class ShardedWorld:
                 ghosts=int(sum(h["ghosts"] for h in hs)),
                 migrants=int(sum(m["migrants"] for m in ms)),
                 routed=int(routed),
+                compute_work_s=max(r["step_s"] + r["drop_s"] for r in ss),
+                compute_cpu_s=max(r["cpu_s"] for r in ss),
+                halo_work_s=max(h["work_s"] for h in hs),
+                migration_work_s=max(m["work_s"] for m in ms),
             )
             self.stats.append(st)
             out.append(st)

@@ -649,6 +649,10 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=1, help="series recording period")
     p.add_argument("--threads", type=int, default=1, help="threads per world")
     p.add_argument("--no-resume", action="store_true", help="rerun finished runs too")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--traceback", action="store_true", help="on error, print the traceback"
+    )
     p.set_defaults(func=run_sweep_command)
     return p
 
@@ -670,7 +674,7 @@ def run_sweep_command(args: argparse.Namespace, stream: TextIO | None = None) ->
         address=args.address,
         resume=not args.no_resume,
         threads=args.threads,
-        progress=err,
+        progress=False if getattr(args, "quiet", False) else err,
     )
     print(
         f"sweep: {result.total} runs, {result.ran} ran, {result.skipped} skipped "

@@ -47,6 +47,16 @@ def test_region_and_halo_match_a_per_point_reference(gx, gy, halo, pts):
         # every point near region s is owned by s or by one of its halo neighbors
         owners = set(region[mask].tolist())
         assert owners <= {s, *info.neighbors}
+        cx, cy = info.cell
+        expected = {
+            (cy + dy) * gx + cx + dx
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+            if (dx or dy) and 0 <= cx + dx < gx and 0 <= cy + dy < gy
+        }
+        assert set(info.adjacent) == expected
+        if halo > 1e-6:  # (a subnormal halo vanishes next to the edge coordinates)
+            assert set(info.adjacent) <= set(info.neighbors)
 
 
 @given(

@@ -161,3 +161,30 @@ def test_bad_input_is_refused_before_actors_start(contagion, tmp_path):
         ShardedWorld(contagion, shards=2, bounds=(0.0, 0.0, 0.0, 1.0))
     with pytest.raises(ShardingError, match="not a sharded save"):
         ShardedWorld.load(tmp_path)
+
+
+@pytest.mark.slow
+def test_agents_that_jump_past_a_region_still_migrate(ray_local, contagion):
+    params = {"agents": 300, "size": 30.0, "speed": 0.0}
+    with ShardedWorld(contagion, shards=(3, 1), params=params, seed=6) as sw:
+        assert sw.infos[0].adjacent == (1,)
+        t = sw.gather("Position", "Health")
+        west = t.filter(pa.compute.less(t["Position.x"], 10.0))
+        gids = west["global_id"].to_numpy()
+        sw.set(
+            gids,
+            "Position",
+            {"x": np.full(len(gids), 25.0), "y": west["Position.y"].to_numpy()},
+        )
+        stats = sw.step()[0]
+        assert stats.migrants == len(gids)
+        assert sw.counts()[0] == 0
+        assert (
+            sw.counts()[2]
+            == len(gids)
+            + t.filter(pa.compute.greater_equal(t["Position.x"], 20.0)).num_rows
+        )
+        after = sw.gather("Position", "Health")
+        assert sorted(after["global_id"].to_pylist()) == sorted(
+            t["global_id"].to_pylist()
+        )
