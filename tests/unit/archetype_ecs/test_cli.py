@@ -461,3 +461,21 @@ def test_info_on_a_tampered_manifest_or_missing_folder(tmp_path, saved, capsys) 
     assert "Traceback" not in err
     assert main(["info", str(tmp_path / "none")]) == 1
     assert "not a save directory" in capsys.readouterr().err
+
+
+def test_a_broken_gallery_model_does_not_break_the_others(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    (tmp_path / "broken_gallery_model.py").write_text("import no_such_package\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(
+        __import__("archetype_ecs.demos").demos.DEMOS, "broken", "broken_gallery_model"
+    )
+    assert main(["demo", "--agents", "50", "--frames", "2", "-q"]) == 0
+    assert "== bounce: summary ==" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "broken          (cannot be loaded" in capsys.readouterr().out
+    assert main(["demo", "broken"]) == 1
+    err = capsys.readouterr().err
+    assert "broken_gallery_model.py:1: ModuleNotFoundError" in err
