@@ -11,6 +11,7 @@ the debugger nor the profiler needs it, the slot goes back to the plain budget h
 from __future__ import annotations
 
 import weakref
+from types import SimpleNamespace
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -237,7 +238,12 @@ local function sample()
   end
 end
 
+-- Lua drops a count event whose period ends inside a hook, so with line or call
+-- events the count hook alone can miss a loop entirely (seen with one-line loops).
+-- Every line and call event therefore also charges one instruction: the budget
+-- stays a bound that stops every loop, approximate while the devtools are on.
 dhook = function(ev, line)
+  if ev ~= "count" and I.budget() > 0 and not I.fatal() then charge(1) end
   if ev == "line" then
     local bp = bps[line]
     if bp == nil and stepping == nil then return end
@@ -397,6 +403,7 @@ local function eval(src, k)
   return true, sv
 end
 function D.eval(src, k) stopped() return inspect(eval, src, k) end
+function D.hook_state() return slot.fn == I.hook, slot.mask, slot.count, slot.always end
 function D.check(src)
   local f, e = compile_expr(src, {})
   if f then return true, "" end
@@ -444,7 +451,12 @@ class LuaDevtools:
 
     def __init__(self, box: LuaSandbox) -> None:
         self.box = box
-        self.api: Any = box.load_devtools(_CHUNK, "devtools")
+        # Functions are looked up once: lupa's attribute access on a Lua table
+        # misbehaves when made from a callback inside a script coroutine.
+        table = box.load_devtools(_CHUNK, "devtools")
+        self.api: Any = SimpleNamespace(
+            **{bytes(k).decode(): f for k, f in table.items()}
+        )
         self.on_stop: Callable[[str, int, str], str] | None = None
         self.api.attach(("=" + box.name).encode(), box.env, self._stop)
 

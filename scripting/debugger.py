@@ -445,8 +445,8 @@ class Debugger:
                         f"does not compile: {exc.msg}"
                     ) from None
         elif isinstance(sc.runtime, LuaSandbox) and condition is not None:
-            tools = self._tools(sc)
-            ok, msg = tools.api.check(condition.encode())
+            tools = self._on_owner(lambda: self._tools(sc))
+            ok, msg = self._on_owner(lambda: tools.api.check(condition.encode()))
             if not ok:
                 raise DebuggerError(
                     f"breakpoint condition {condition!r} for {script}:{line} does "
@@ -530,17 +530,23 @@ class Debugger:
         mine = {b.line: b for b in self._bps.values() if b.script == name}
         rt = sc.runtime
         if isinstance(rt, LuaSandbox):
-            tools = self._tools(sc)
-            tools.on_stop = (
-                (lambda k, ln, note: self._lua_stop(name, tools, k, ln, note))
-                if mine
-                else None
-            )
-            tools.set_breakpoints({ln: b.condition or "" for ln, b in mine.items()})
+
+            def install() -> None:
+                tools = self._tools(sc)
+                tools.on_stop = (
+                    (lambda k, ln, note: self._lua_stop(name, tools, k, ln, note))
+                    if mine
+                    else None
+                )
+                lines = {ln: b.condition or "" for ln, b in mine.items()}
+                tools.set_breakpoints(lines)
+
+            self._on_owner(install)
         elif isinstance(rt, PythonScript):
             tr = self._py.get(name)
             if not mine:
-                if tr is not None:
+                if tr is not None:  # a call running now stops stopping too
+                    tr.lines, tr.conds = {}, {}
                     rt.hooks.remove(tr.wrapper)
                     del self._py[name]
                 return
@@ -553,6 +559,13 @@ class Debugger:
                 for ln, b in mine.items()
                 if b.condition
             }
+
+    def _on_owner(self, fn: Callable[[], Any]) -> Any:
+        # A paused session's thread holds the Lua runtimes: run Lua work there.
+        for session in list(self._sessions.values()):
+            if session.frame is not None:
+                return session._call(fn)
+        return fn()
 
     def _after_call(self, sc: Script, phase: str, start: int, end: int) -> None:
         # stepping never carries over from one call of a script to the next
