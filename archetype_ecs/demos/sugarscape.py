@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from archetype_ecs import SystemContext, World, component, i32, i64, system
+from archetype_ecs import Entity, SystemContext, World, component, i32, i64, system
 from archetype_ecs.demos._abm_kernels import forage_kernel, gini
+from archetype_ecs.errors import EcsError
 from archetype_ecs.random import Rng, stream_id
 from archetype_ecs.runner import ParamError, resolve_params
 
@@ -202,6 +203,7 @@ def forage(ctx: SystemContext) -> None:
     )
     for column in (ents, met, vis):  # read-only like the views: one kernel signature
         column.flags.writeable = False
+    _check_locations(ents, x, y, land)
     order, keys, dead = land.scratch_for(ents.shape[0])
     with np.errstate(over="ignore"):  # the hash wraps on purpose (NUMBA_DISABLE_JIT)
         deaths = forage_kernel(
@@ -225,6 +227,19 @@ def forage(ctx: SystemContext) -> None:
     land.deaths = int(deaths)
     land.deaths_total += int(deaths)
     land.population.append(int(ents.shape[0]) - int(deaths))
+
+
+def _check_locations(ents: Array, x: Array, y: Array, land: Landscape) -> None:
+    """Refuse agents off the grid before the kernel indexes it (no bounds checks)."""
+    off = (x < 0) | (x >= land.width) | (y < 0) | (y >= land.height)
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise EcsError(
+            f"sugarscape: agent {Entity(int(ents[i]))} stands at x={int(x[i])}, "
+            f"y={int(y[i])}, outside the {land.width} x {land.height} landscape "
+            f"({int(off.sum())} agent(s) off the grid); keep Location in "
+            f"0 <= x < {land.width}, 0 <= y < {land.height}"
+        )
 
 
 def _require(ok: bool, message: str) -> None:  # noqa: FBT001 # a predicate

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from archetype_ecs import World, component
 from archetype_ecs.demos import DEMOS, sugarscape
 from archetype_ecs.demos._abm_kernels import forage_reference
+from archetype_ecs.errors import EcsError
 from archetype_ecs.random import Rng, stream_id
 from archetype_ecs.runner import ParamError
 from archetype_ecs.serialization import load
@@ -235,3 +236,15 @@ def test_many_random_worlds_match_the_reference_for_ten_frames(
         endowment_max=6,
     )
     run_against_reference(world, 10, torus=torus)
+
+
+def test_an_agent_off_the_grid_is_refused_before_anything_moves() -> None:
+    world = build(3, agents=30, width=10, height=10)
+    ids = next(iter(world.query(sugarscape.Location)))[0]
+    world.set(int(ids[4]), sugarscape.Location(12, 3))
+    before = agents_of(world)
+    level = world.resource(sugarscape.Landscape).level.copy()
+    with pytest.raises(EcsError, match=r"stands at x=12, y=3, outside the 10 x 10"):
+        world.step()
+    assert agents_of(world) == before
+    assert np.array_equal(world.resource(sugarscape.Landscape).level, level)
