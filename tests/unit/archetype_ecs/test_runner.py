@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archetype_ecs import World
 from archetype_ecs.demos import bounce
@@ -477,3 +479,43 @@ def test_budget_adds_counts_to_the_summary(tmp_path) -> None:
     assert budget["over_budget_frames"] == 3
     assert budget["budget_warnings"] == 1  # rate-limited: one per 5 s
     assert budget["worst_frame"]["slowest"][0][0] == "count"
+
+
+_VALUES = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=12),
+)
+
+
+def _text_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=60)
+@given(
+    defaults=st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), _VALUES),
+    data=st.data(),
+)
+def test_params_given_as_text_parse_back_to_the_same_values(defaults, data) -> None:
+    # any value of a parameter's type, written as the command line would, parses back
+    # to itself; resolve_params keeps every other default
+    given = {
+        name: data.draw(
+            {bool: st.booleans(), int: st.integers(), str: st.text(max_size=8)}.get(
+                type(d), st.floats(allow_nan=False, allow_infinity=False)
+            )
+        )
+        for name, d in defaults.items()
+        if data.draw(st.booleans())
+    }
+    pairs = [f"{name}={_text_of(value)}" for name, value in given.items()]
+    parsed = parse_params(pairs, defaults)
+    assert parsed == given
+    assert all(type(parsed[k]) is type(defaults[k]) for k in parsed)
+    full = resolve_params(defaults, parsed)
+    assert full == {**defaults, **given}
