@@ -15,5 +15,6 @@ DEMOS: dict[str, str] = {
     "boltzmann": "archetype_ecs.demos.boltzmann",
     "sugarscape": "archetype_ecs.demos.sugarscape",
     "wolf_sheep": "archetype_ecs.demos.wolf_sheep",
+    "boids": "archetype_ecs.demos.boids",
 }
 DEFAULT_DEMO = "bounce"

@@ -33,6 +33,7 @@ __all__ = [
     "count_radius",
     "count_radius_batch_kernel",
     "min_image",
+    "min_image_reference",
     "neighbors_batch_kernel",
     "neighbors_reference",
     "pairs_kernel",
@@ -61,10 +62,14 @@ _MARGIN = 1e-12
 def min_image(d: float, period: float) -> float:
     """The shortest signed offset equivalent to ``d`` on a circle of ``period``.
 
-    ``period <= 0`` means not periodic: ``d`` is returned unchanged.
+    ``d`` itself when ``-period / 2 <= d < period / 2`` (the common case: two
+    compares), else ``d - period * floor(d / period + 0.5)``. ``period <= 0`` means
+    not periodic: ``d`` is returned unchanged.
     """
     if period > 0.0:
-        return float(d - period * np.floor(d / period + 0.5))
+        half = 0.5 * period
+        if d >= half or d < -half:
+            return float(d - period * np.floor(d / period + 0.5))
     return d
 
 
@@ -270,11 +275,17 @@ def _count_radius_batch_kernel(
     sy: Array,
     qx: Array,
     qy: Array,
+    perm: Array,
     r: float,
     counts: Array,
 ) -> None:
-    """``counts[q]`` = neighbors within ``r`` of query point ``q`` (parallel)."""
-    for q in prange(qx.shape[0]):
+    """``counts[q]`` = neighbors within ``r`` of query point ``q`` (parallel).
+
+    Queries run in the order ``perm`` (a permutation of the query indices); the
+    grid's own ``order`` makes neighboring queries touch the same cells.
+    """
+    for k in prange(qx.shape[0]):
+        q = perm[k]
         counts[q] = count_radius(
             geom, cell_start, cell_count, order, sx, sy, qx[q], qy[q], r
         )
@@ -289,6 +300,7 @@ def _neighbors_batch_kernel(
     sy: Array,
     qx: Array,
     qy: Array,
+    perm: Array,
     r: float,
     sort: bool,  # noqa: FBT001 # kernels take positional arguments only
 ) -> tuple[Array, Array]:
@@ -300,7 +312,8 @@ def _neighbors_batch_kernel(
     """
     m = qx.shape[0]
     counts = np.empty(m, dtype=np.int64)
-    for q in prange(m):
+    for k in prange(m):
+        q = perm[k]
         counts[q] = count_radius(
             geom, cell_start, cell_count, order, sx, sy, qx[q], qy[q], r
         )
@@ -308,7 +321,8 @@ def _neighbors_batch_kernel(
     for q in range(m):
         offsets[q + 1] = offsets[q] + counts[q]
     indices = np.empty(offsets[m], dtype=np.int64)
-    for q in prange(m):
+    for k in prange(m):
+        q = perm[k]
         seg = indices[offsets[q] : offsets[q + 1]]
         query_radius(geom, cell_start, cell_count, order, sx, sy, qx[q], qy[q], r, seg)
         if sort:
@@ -374,9 +388,22 @@ def _pairs_kernel(
     n = x.shape[0]
     counts = np.empty(n, dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
-    for i in prange(n):
+    # Walk points in cell order (cache-friendly); each i still owns its segment.
+    for k in prange(n):
+        i = order[k]
         counts[i] = _count_pairs_of(
-            geom, cell_start, cell_count, order, sx, sy, i, x[i], y[i], r, empty, False
+            geom,
+            cell_start,
+            cell_count,
+            order,
+            sx,
+            sy,
+            i,
+            sx[k],
+            sy[k],
+            r,
+            empty,
+            False,
         )
     offsets = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
@@ -384,12 +411,13 @@ def _pairs_kernel(
     total = offsets[n]
     pi = np.empty(total, dtype=np.int64)
     pj = np.empty(total, dtype=np.int64)
-    for i in prange(n):
+    for k in prange(n):
+        i = order[k]
         a = offsets[i]
         b = offsets[i + 1]
         seg = pj[a:b]
         _count_pairs_of(
-            geom, cell_start, cell_count, order, sx, sy, i, x[i], y[i], r, seg, True
+            geom, cell_start, cell_count, order, sx, sy, i, sx[k], sy[k], r, seg, True
         )
         seg.sort()
         pi[a:b] = i
@@ -402,10 +430,12 @@ neighbors_batch_kernel = njit(_neighbors_batch_kernel, parallel=True)
 pairs_kernel = njit(_pairs_kernel, parallel=True)
 
 
-def _deltas(d: Array, period: float) -> Array:
+def min_image_reference(d: Array, period: float) -> Array:
     """NumPy twin of :func:`min_image` (same float64 operations)."""
     if period > 0.0:
-        return d - period * np.floor(d / period + 0.5)
+        half = 0.5 * period
+        far = (d >= half) | (d < -half)
+        return np.where(far, d - period * np.floor(d / period + 0.5), d)
     return d
 
 
@@ -419,8 +449,8 @@ def neighbors_reference(
     period_y: float = 0.0,
 ) -> Array:
     """Brute force: ascending indices ``j`` with ``|p_j - q| <= r`` (O(n))."""
-    dx = _deltas(np.asarray(x, dtype=np.float64) - qx, period_x)
-    dy = _deltas(np.asarray(y, dtype=np.float64) - qy, period_y)
+    dx = min_image_reference(np.asarray(x, dtype=np.float64) - qx, period_x)
+    dy = min_image_reference(np.asarray(y, dtype=np.float64) - qy, period_y)
     return np.flatnonzero(dx * dx + dy * dy <= r * r).astype(np.int64)
 
 

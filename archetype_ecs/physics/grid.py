@@ -34,6 +34,7 @@ from archetype_ecs.physics._grid_kernels import (
     count_radius,
     count_radius_batch_kernel,
     min_image,
+    min_image_reference,
     neighbors_batch_kernel,
     neighbors_reference,
     pairs_kernel,
@@ -52,6 +53,7 @@ __all__ = [
     "cell_y",
     "count_radius",
     "min_image",
+    "min_image_reference",
     "neighbors_reference",
     "pairs_reference",
     "query_radius",
@@ -193,8 +195,8 @@ class Grid:
             Bad radius, query arrays of different lengths or with non-finite values.
         """
         r = _check_radius(r)
-        qx, qy = self._queries(qx, qy)
-        offsets, indices = neighbors_batch_kernel(*self.arrays(), qx, qy, r, sort)
+        qx, qy, perm = self._queries(qx, qy)
+        offsets, indices = neighbors_batch_kernel(*self.arrays(), qx, qy, perm, r, sort)
         return offsets, indices
 
     def count_batch(
@@ -203,9 +205,9 @@ class Grid:
         """Number of points within ``r`` of each query point (default: the grid's
         points). Same rules as :meth:`neighbors_batch`."""
         r = _check_radius(r)
-        qx, qy = self._queries(qx, qy)
+        qx, qy, perm = self._queries(qx, qy)
         counts = np.empty(qx.shape[0], dtype=np.int64)
-        count_radius_batch_kernel(*self.arrays(), qx, qy, r, counts)
+        count_radius_batch_kernel(*self.arrays(), qx, qy, perm, r, counts)
         return counts
 
     def pairs(self, r: float) -> tuple[Array, Array]:
@@ -228,9 +230,12 @@ class Grid:
         pi, pj = pairs_kernel(*self.arrays(), self.x, self.y, r)
         return pi, pj
 
-    def _queries(self, qx: Array | None, qy: Array | None) -> tuple[Array, Array]:
+    def _queries(
+        self, qx: Array | None, qy: Array | None
+    ) -> tuple[Array, Array, Array]:
+        """Checked query coordinates and the order to run them in."""
         if qx is None and qy is None:
-            return self.x, self.y
+            return self.x, self.y, self.order  # cell order: cache-friendly
         if qx is None or qy is None:
             raise GridError(
                 "pass both qx and qy (or neither, to query the grid's points)"
@@ -244,7 +249,7 @@ class Grid:
             )
         if not (np.isfinite(ax).all() and np.isfinite(ay).all()):
             raise GridError("query coordinates contain NaN or inf; pass finite values")
-        return ax, ay
+        return ax, ay, np.arange(ax.shape[0], dtype=np.int64)
 
 
 def _check_radius(r: float) -> float:

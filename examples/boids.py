@@ -1,0 +1,1 @@
+../archetype_ecs/demos/boids.py
