@@ -11,8 +11,8 @@ the debugger nor the profiler needs it, the slot goes back to the plain budget h
 from __future__ import annotations
 
 import weakref
-from types import SimpleNamespace
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from scripting.lua import LuaSandbox

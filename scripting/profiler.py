@@ -87,7 +87,7 @@ class ProfilerError(EcsError, ValueError):
     """A profiler request that cannot be done (unknown script, bad option)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _PyFn:
     name: str
     line: int
@@ -232,6 +232,7 @@ class ScriptProfiler:
     def _py_wrapper(self, t: _Target, name: str) -> Callable[[Callable[[], Any]], Any]:
         clock = time.perf_counter_ns
         stack: list[list[Any]] = []  # [fn, start, child_ns]
+        active: dict[_PyFn, int] = {}  # recursion depth: total time counts once
         fns = t.py
         spans = t.spans
         cap = self.max_spans_per_call
@@ -247,6 +248,7 @@ class ScriptProfiler:
                     line = 0 if code.co_name == "<module>" else code.co_firstlineno
                     fn = fns[code] = _PyFn(label, line)
                 fn.calls += 1
+                active[fn] = active.get(fn, 0) + 1
                 stack.append([fn, clock(), 0])
             elif event == "return":
                 if frame.f_code.co_filename != name or not stack:
@@ -254,11 +256,13 @@ class ScriptProfiler:
                 now = clock()
                 fn, start, child = stack.pop()
                 dur = now - start
-                fn.total_ns += dur
+                active[fn] -= 1
+                if not active[fn]:  # the outermost frame of a recursion
+                    fn.total_ns += dur
                 fn.self_ns += dur - child
                 if stack:
                     stack[-1][2] += dur
-                if len(spans) < cap:
+                if len(spans) < cap or not stack:  # the call's own frame always
                     spans.append((fn.name, start, now))
 
         def wrapper(go: Callable[[], Any]) -> Any:
@@ -269,6 +273,7 @@ class ScriptProfiler:
             finally:
                 sys.setprofile(previous)
                 stack.clear()
+                active.clear()
 
         return wrapper
 

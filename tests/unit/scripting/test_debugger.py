@@ -289,14 +289,17 @@ def test_paused_session_is_driven_by_the_host(lang: str) -> None:
     dbg.set_breakpoint(name, ln["call"])
     with dbg.start(world.step) as session:
         f = session.wait(timeout=10)
-        assert f is not None and (f.line, f.reason) == (ln["call"], "breakpoint")
+        assert f is not None
+        assert (f.line, f.reason) == (ln["call"], "breakpoint")
         assert f.locals()["total"] == 0
         assert f.eval("helper(5)") == 20
         f = session.step(timeout=10)
-        assert f is not None and (f.function, f.line) == ("helper", ln["body"])
+        assert f is not None
+        assert (f.function, f.line) == ("helper", ln["body"])
         assert [s.function for s in f.stack] == ["helper", "run"]
         f = session.finish(timeout=10)
-        assert f is not None and (f.function, f.line) == ("run", ln["for"])
+        assert f is not None
+        assert (f.function, f.line) == ("run", ln["for"])
         dbg.clear()
         assert session.cont(timeout=10) is None
     assert session.done
@@ -322,7 +325,8 @@ def test_session_reraises_the_target_error_and_abort_runs_to_the_end() -> None:
     s = dbg.start(lambda: eng.call(name, BATCH))
     assert s.wait(timeout=10) is not None
     s.abort()
-    assert s.done and s.result is not None
+    assert s.done
+    assert s.result is not None
 
 
 def test_on_stop_errors_are_kept_and_the_script_continues() -> None:
@@ -334,7 +338,8 @@ def test_on_stop_errors_are_kept_and_the_script_continues() -> None:
     dbg = Debugger(eng, on_stop=bad)
     dbg.set_breakpoint(name, LINES["lua"]["body"])
     assert eng.call(name, BATCH) is not None
-    assert len(dbg.errors) == 3 and "callback bug" in str(dbg.errors[0])
+    assert len(dbg.errors) == 3
+    assert "callback bug" in str(dbg.errors[0])
     dbg.on_stop = lambda f: "sideways"
     eng.call(name, BATCH)
     assert "unknown debugger action 'sideways'" in str(dbg.errors[-1])
@@ -413,7 +418,8 @@ def test_script_globals_look_the_same_with_the_debugger_attached() -> None:
     dbg = Debugger(eng, on_stop=Recorder())
     dbg.set_breakpoint("fp.lua", 10)
     eng.call("fp.lua", BATCH)
-    assert dbg.history and dbg.history[0].line == 10
+    assert dbg.history
+    assert dbg.history[0].line == 10
     assert sc.logs == plain
     assert "debug" not in plain[0]
 
