@@ -1,8 +1,8 @@
 """distributed_sharding: per-frame cost of a sharded world on local Ray actors.
 
-One logical flock (the order-independent boids model, ``archetype_ecs.demos.boids``
-when it is installed, else ``archetype_ecs.distributed.flock``) of N agents at a fixed
-density, split into S shards. One timed call is one frame of
+One logical flock of N agents at the model's usual density (the order-independent
+boids demo ``archetype_ecs.demos.boids`` on its periodic square, about 15 neighbors per
+boid; else the reference ``archetype_ecs.distributed.flock``), split into S shards. One timed call is one frame of
 :class:`~archetype_ecs.distributed.ShardedWorld`: halo exchange, compute (every shard
 steps), routed commands, migration, with barriers between stages.
 
@@ -34,22 +34,54 @@ from typing import Any
 
 from benchmarks._runner import RESULTS_DIR, Scenario, SkipVariant
 
-DENSITY = 0.8  # agents per unit area: about 10 neighbors within radius 2
-RADIUS = 2.0
+FLOCK_DENSITY = 0.8  # flock: agents per unit area, about 10 neighbors within radius 2
+FLOCK_RADIUS = 2.0
 
 
-def _model() -> tuple[str, dict[str, Any]]:
-    """The model spec and its parameters for N agents (size from the density)."""
-    return "archetype_ecs.distributed.flock", {
-        "radius": RADIUS,
+def _boids() -> Any:
+    try:
+        from archetype_ecs.demos import boids
+    except ImportError:
+        return None
+    return boids
+
+
+def _model() -> str:
+    """The boids demo when it is there, else the reference flock."""
+    return (
+        "archetype_ecs.demos.boids" if _boids() else "archetype_ecs.distributed.flock"
+    )
+
+
+def _params(n: int) -> dict[str, Any]:
+    """The model's parameters for ``n`` agents at the model's usual density."""
+    boids = _boids()
+    if boids is not None:  # the demo's own automatic size, made explicit
+        r = float(boids.PARAMS["radius"])
+        size = max(math.sqrt(n * math.pi * r * r / boids.NEIGHBORS), 1.0)
+        return {"agents": int(n), "size": size}
+    size = math.sqrt(n / FLOCK_DENSITY)
+    return {
+        "agents": int(n),
+        "size": size,
+        "radius": FLOCK_RADIUS,
         "speed": 1.0,
         "dt": 0.5,
     }
 
 
-def _params(n: int) -> dict[str, Any]:
-    _, base = _model()
-    return {**base, "agents": int(n), "size": math.sqrt(n / DENSITY)}
+def _sharding(n: int, halo_factor: float = 1.0) -> dict[str, Any]:
+    """ShardedWorld keywords: bounds, halo (in interaction radii), position, periodic."""
+    size = _params(n)["size"]
+    if _boids() is not None:
+        r = float(_boids().PARAMS["radius"])
+        return {
+            "bounds": (0.0, 0.0, size, size),
+            "halo": r * halo_factor,
+            "position": ("Position2D.x", "Position2D.y"),
+            "periodic": True,
+        }
+    return {"bounds": (0.0, 0.0, size, size), "halo": FLOCK_RADIUS * halo_factor}
 
 
 class DistributedSharding(Scenario):
@@ -57,8 +89,8 @@ class DistributedSharding(Scenario):
     baseline = "single"
     unit = "agent"
     notes = (
-        "flock at 0.8 agents per unit area, radius 2; local Ray, 2 CPUs; one call = "
-        "one frame (halo, compute, migration with barriers); shards share the cores"
+        "boids (periodic square, ~15 neighbors); local Ray, 2 CPUs; one call = one "
+        "frame (halo, compute, migration with barriers); shards share the cores"
     )
 
     def setup(self, n: int) -> None:
@@ -79,16 +111,16 @@ class DistributedSharding(Scenario):
     def setup_single(self, n: int) -> None:
         from archetype_ecs.runner import load_model
 
-        spec, _ = _model()
-        self.world = load_model(spec).build(seed=1, threads=1, **_params(n))
+        self.world = load_model(_model()).build(seed=1, threads=1, **_params(n))
 
     def time_single(self, n: int) -> None:
         self.world.step()
 
     def _setup_sharded(self, n: int, key: str, grid: tuple[int, int]) -> None:
         sharded_world = self._ray()
-        spec, _ = _model()
-        self.sharded[key] = sharded_world(spec, shards=grid, params=_params(n), seed=1)
+        self.sharded[key] = sharded_world(
+            _model(), shards=grid, params=_params(n), seed=1, **_sharding(n)
+        )
 
     def setup_shards_2(self, n: int) -> None:
         self._setup_sharded(n, "2", (2, 1))
@@ -120,7 +152,7 @@ def measure(
     """Median per-stage frame times (ms) and bytes for one configuration."""
     from archetype_ecs.runner import load_model
 
-    spec, _ = _model()
+    spec = _model()
     params = _params(n)
     if grid == (1, 1):
         world = load_model(spec).build(seed=1, threads=1, **params)
@@ -156,8 +188,9 @@ def measure(
         }
     from archetype_ecs.distributed import ShardedWorld
 
-    halo = RADIUS * halo_factor
-    with ShardedWorld(spec, shards=grid, params=params, seed=1, halo=halo) as sw:
+    kw = _sharding(n, halo_factor)
+    halo = kw["halo"]
+    with ShardedWorld(spec, shards=grid, params=params, seed=1, **kw) as sw:
         sw.step(2)  # warm-up
         stats = sw.step(frames)
 
@@ -222,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
-    print(f"rows written to {out}", file=sys.stderr)
+    print(f"model {_model()}; rows written to {out}", file=sys.stderr)
     return 0
 
 

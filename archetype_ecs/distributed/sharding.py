@@ -106,8 +106,12 @@ class ShardInfo:
 class Grid:
     """A ``gx`` x ``gy`` grid of regions over ``bounds = (xmin, ymin, xmax, ymax)``.
 
-    Region of a point: column = number of inner x edges <= x (likewise rows), so
-    points outside the bounds belong to the edge regions and no agent is ever lost.
+    Region of a point: column = number of inner x edges <= x (likewise rows). On a
+    bounded axis the edge regions extend to infinity, so points outside the bounds
+    belong to them and no agent is ever lost. On a periodic axis (a torus, as
+    ``WorldBounds(mode="wrap")``) coordinates are taken modulo the period, the last
+    region touches the first, and halos wrap around; ghosts keep their coordinates,
+    so the model measures distances to the nearest image, as it does in one world.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Grid:
         shape: tuple[int, int],
         bounds: tuple[float, float, float, float],
         halo: float,
+        periodic: tuple[bool, bool] = (False, False),
     ) -> None:
         gx, gy = shape
         for name, v in (("columns", gx), ("rows", gy)):
@@ -133,47 +138,83 @@ class Grid:
         self.shape = (gx, gy)
         self.bounds = (x0, y0, x1, y1)
         self.halo = float(halo)
+        self.periodic = (bool(periodic[0]), bool(periodic[1]))
+        self.period = (x1 - x0, y1 - y0)
         self.x_edges = np.linspace(x0, x1, gx + 1)
         self.y_edges = np.linspace(y0, y1, gy + 1)
         self.count = gx * gy
 
+    def _wrap(self, v: Array, axis: int) -> Array:
+        if not self.periodic[axis]:
+            return v
+        lo = self.bounds[axis]
+        return lo + np.mod(v - lo, self.period[axis])
+
     def region(self, x: Array, y: Array) -> Array:
         """Shard index of every point (int64)."""
-        ix = np.searchsorted(self.x_edges[1:-1], x, side="right")
-        iy = np.searchsorted(self.y_edges[1:-1], y, side="right")
+        ix = np.searchsorted(self.x_edges[1:-1], self._wrap(x, 0), side="right")
+        iy = np.searchsorted(self.y_edges[1:-1], self._wrap(y, 1), side="right")
         return (iy * self.shape[0] + ix).astype(np.int64)
 
+    def _span(self, s: int, axis: int) -> tuple[float, float]:
+        edges, n = (
+            (self.x_edges, self.shape[0])
+            if axis == 0
+            else (self.y_edges, self.shape[1])
+        )
+        i = s % self.shape[0] if axis == 0 else s // self.shape[0]
+        lo, hi = float(edges[i]), float(edges[i + 1])
+        if not self.periodic[axis]:
+            lo = -math.inf if i == 0 else lo
+            hi = math.inf if i == n - 1 else hi
+        return lo, hi
+
     def box(self, s: int) -> tuple[float, float, float, float]:
-        """Region ``s`` as ``[x0, x1) x [y0, y1)``; outer edges are infinite."""
-        gx, gy = self.shape
-        ix, iy = s % gx, s // gx
-        x0 = -math.inf if ix == 0 else float(self.x_edges[ix])
-        x1 = math.inf if ix == gx - 1 else float(self.x_edges[ix + 1])
-        y0 = -math.inf if iy == 0 else float(self.y_edges[iy])
-        y1 = math.inf if iy == gy - 1 else float(self.y_edges[iy + 1])
+        """Region ``s`` as ``[x0, x1) x [y0, y1)`` (bounded axes: outer edges infinite)."""
+        (x0, x1), (y0, y1) = self._span(s, 0), self._span(s, 1)
         return (x0, y0, x1, y1)
 
-    def halo_mask(self, target: int, x: Array, y: Array) -> Array:
-        """Points within the halo of region ``target`` (its box grown by ``halo``)."""
-        x0, y0, x1, y1 = self.box(target)
+    def _axis_mask(self, s: int, axis: int, v: Array) -> Array:
+        lo, hi = self._span(s, axis)
         h = self.halo
-        return (x >= x0 - h) & (x < x1 + h) & (y >= y0 - h) & (y < y1 + h)
+        if not self.periodic[axis]:
+            return (v >= lo - h) & (v < hi + h)
+        period = self.period[axis]
+        if hi - lo + 2 * h >= period:
+            return np.ones(len(v), bool)
+        return np.mod(v - (lo - h), period) < hi - lo + 2 * h
+
+    def halo_mask(self, target: int, x: Array, y: Array) -> Array:
+        """Points within the halo of region ``target`` (its box grown by ``halo``,
+        around the wrap on periodic axes)."""
+        return self._axis_mask(target, 0, x) & self._axis_mask(target, 1, y)
+
+    def _overlap(self, s: int, t: int, axis: int, grow: float, *, closed: bool) -> bool:
+        a0, a1 = self._span(t, axis)
+        b0, b1 = self._span(s, axis)
+        shifts = (
+            (-self.period[axis], 0.0, self.period[axis])
+            if self.periodic[axis]
+            else (0.0,)
+        )
+        for d in shifts:
+            lo, hi = a0 - grow + d, a1 + grow + d
+            if (lo <= b1 and b0 <= hi) if closed else (lo < b1 and b0 < hi):
+                return True
+        return False
 
     def info(self, s: int) -> ShardInfo:
         """Index, cell, box, halo neighbors and adjacent regions of region ``s``."""
-        x0, y0, x1, y1 = self.box(s)
-        h = self.halo
         near, touching = [], []
         for t in range(self.count):
             if t == s:
                 continue
-            a0, b0, a1, b1 = self.box(t)
-            if a0 - h < x1 and x0 < a1 + h and b0 - h < y1 and y0 < b1 + h:
+            if all(self._overlap(s, t, a, self.halo, closed=False) for a in (0, 1)):
                 near.append(t)
-            if a0 <= x1 and x0 <= a1 and b0 <= y1 and y0 <= b1:
+            if all(self._overlap(s, t, a, 0.0, closed=True) for a in (0, 1)):
                 touching.append(t)
         cell = (s % self.shape[0], s // self.shape[0])
-        return ShardInfo(s, cell, (x0, y0, x1, y1), tuple(near), tuple(touching))
+        return ShardInfo(s, cell, self.box(s), tuple(near), tuple(touching))
 
 
 # ----------------------------------------------------------------- the actor
@@ -742,6 +783,9 @@ class ShardedWorld:
     position
         ``("Comp.x", "Comp.y")`` columns of the position (default:
         ``SHARDING["position"]`` or ``("Position.x", "Position.y")``).
+    periodic
+        The world wraps around (a torus) on both axes, or on ``(x, y)``; halos then
+        wrap too (default: ``SHARDING["periodic"]`` or False).
     address
         Ray cluster address; ``None`` starts a local Ray instance (or uses the one
         this process joined). Nothing else changes on a cluster.
@@ -766,6 +810,7 @@ class ShardedWorld:
         bounds: tuple[float, float, float, float] | None = None,
         halo: float | None = None,
         position: tuple[str, str] | None = None,
+        periodic: bool | tuple[bool, bool] | None = None,
         address: str | None = None,
         actor_options: Mapping[str, Any] | None = None,
         _restore: Sequence[tuple[str, int]] | None = None,
@@ -808,7 +853,12 @@ class ShardedWorld:
                 f"position={pos!r}: give two fields of one component class of the "
                 f"model, as ('Comp.x', 'Comp.y')"
             )
-        self.grid = Grid(shape, bounds, float(halo))
+        if periodic is None:
+            periodic = _hint(module, "periodic", merged) or False
+        wrap = (periodic, periodic) if isinstance(periodic, bool) else tuple(periodic)
+        if len(wrap) != 2:
+            raise ShardingError(f"periodic={periodic!r}: give a bool or (x, y) bools")
+        self.grid = Grid(shape, bounds, float(halo), (bool(wrap[0]), bool(wrap[1])))
         self.infos = [self.grid.info(s) for s in range(self.grid.count)]
         self.position = pos
         self.seed = seed
@@ -1018,6 +1068,7 @@ class ShardedWorld:
             "bounds": list(self.grid.bounds),
             "halo": self.grid.halo,
             "position": list(self.position),
+            "periodic": list(self.grid.periodic),
             "frame": self.frame,
             "save": folder.name,
             "shard_saves": [
@@ -1077,6 +1128,7 @@ class ShardedWorld:
             bounds=tuple(m["bounds"]),
             halo=float(m["halo"]),
             position=(m["position"][0], m["position"][1]),
+            periodic=(bool(m["periodic"][0]), bool(m["periodic"][1])),
             address=address,
             actor_options=actor_options,
             _restore=restore,

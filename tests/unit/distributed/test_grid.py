@@ -82,3 +82,47 @@ def test_flock_kernel_matches_reference_and_ignores_order(n, seed, radius):
     )
     for a, b in zip(out, shuffled, strict=True):
         np.testing.assert_array_equal(a[perm], b)  # bit-identical in any order
+
+
+def _periodic_gap(v: float, lo: float, hi: float, period: float) -> float:
+    """Distance from ``v`` to the interval [lo, hi) on a circle (plain reference)."""
+    best = math.inf
+    for k in (-2, -1, 0, 1, 2):
+        w = v + k * period
+        best = min(best, 0.0 if lo <= w < hi else min(abs(w - lo), abs(w - hi)))
+    return best
+
+
+@given(
+    gx=st.integers(1, 5),
+    gy=st.integers(1, 5),
+    halo=st.floats(0.0, 40.0),
+    pts=st.lists(
+        st.tuples(st.floats(0.0, 99.999), st.floats(0.0, 99.999)), max_size=30
+    ),
+)
+@settings(max_examples=60, deadline=None)
+def test_periodic_halo_wraps_around(gx, gy, halo, pts):
+    grid = Grid((gx, gy), (0.0, 0.0, 100.0, 100.0), halo, (True, True))
+    x = np.array([p[0] for p in pts], float)
+    y = np.array([p[1] for p in pts], float)
+    # coordinates outside the bounds map into them
+    np.testing.assert_array_equal(grid.region(x + 100.0, y - 300.0), grid.region(x, y))
+    for s in range(grid.count):
+        x0, y0, x1, y1 = grid.box(s)
+        assert all(map(math.isfinite, (x0, y0, x1, y1)))
+        mask = grid.halo_mask(s, x, y)
+        for i, (px, py) in enumerate(pts):
+            gapx = _periodic_gap(px, x0, x1, 100.0)
+            gapy = _periodic_gap(py, y0, y1, 100.0)
+            if max(gapx, gapy) < halo - 1e-9:
+                assert mask[i]
+            elif max(gapx, gapy) > halo + 1e-9:
+                assert not mask[i]
+        cx, cy = grid.info(s).cell
+        expected = {
+            ((cy + dy) % gy) * gx + (cx + dx) % gx
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+        } - {s}
+        assert set(grid.info(s).adjacent) == expected
