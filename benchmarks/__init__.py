@@ -33,4 +33,6 @@ SCENARIOS: tuple[str, ...] = (
     "render",
     # issue #7: hot reload
     "reload",
+    # issue #10: sharded worlds on Ray (N = 2e5 only: --quick skips it)
+    "distributed_sharding",
 )
