@@ -937,16 +937,11 @@ def _gif_preflight(
     """Check the render extra before building: a missing Pillow fails fast."""
     if path is None:
         return None
-    if importlib.util.find_spec("PIL") is None:
-        raise EcsError(
-            "render: --render needs the render extra (Pillow); install with: "
-            "pip install 'arrow-ecs[render]'"
-        )
     try:
         importlib.import_module("archetype_ecs.render")
     except ImportError as exc:
         raise EcsError(
-            f"render: archetype_ecs.render cannot be imported ({exc}); install the "
-            "render extra with: pip install 'arrow-ecs[render]'"
+            f"render: --render needs the render extra ({exc}); install it with: "
+            "pip install 'arrow-ecs[render]'"
         ) from exc
     return lambda world: _Gif(world, m, path, every)

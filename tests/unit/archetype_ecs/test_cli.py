@@ -479,3 +479,20 @@ def test_a_broken_gallery_model_does_not_break_the_others(
     assert main(["demo", "broken"]) == 1
     err = capsys.readouterr().err
     assert "broken_gallery_model.py:1: ModuleNotFoundError" in err
+
+
+def test_render_without_the_render_extra_says_how_to_install_it(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    # Pillow blocked the way Python blocks a module (sys.modules entry None), and
+    # archetype_ecs.render imported afresh: the import fails as without the extra
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    for name in [m for m in sys.modules if m.startswith("archetype_ecs.render")]:
+        monkeypatch.delitem(sys.modules, name)
+    gif = tmp_path / "out.gif"
+    assert main(["run", MY_MODEL, "--frames", "2", "--render", str(gif)]) == 1
+    err = capsys.readouterr().err
+    assert "render: --render needs the render extra" in err
+    assert "pip install 'arrow-ecs[render]'" in err
+    assert "frames" not in err.split("error:")[0]  # stopped before the run
+    assert not gif.exists()

@@ -347,7 +347,15 @@ def test_run_model_rejects_bad_arguments_before_building(tmp_path) -> None:
         run_model(path, trace=tmp_path / "no" / "t.json", progress=False)
     (tmp_path / "taken.parquet").write_text("x")
     with pytest.raises(EcsError, match="already exists"):
-        run_model(path, record=tmp_path / "taken.parquet", progress=False)
+        run_model(
+            path,
+            record=tmp_path / "taken.parquet",
+            trace=tmp_path / "t.json",
+            save=tmp_path / "saved",
+            progress=False,
+        )
+    assert not (tmp_path / "t.json").exists()  # nothing was written
+    assert not (tmp_path / "saved").exists()
     (tmp_path / "file").write_text("x")
     with pytest.raises(EcsError, match="exists and is not a directory"):
         run_model(path, save=tmp_path / "file", progress=False)
