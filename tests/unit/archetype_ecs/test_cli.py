@@ -372,7 +372,7 @@ def test_render_writes_a_gif_or_says_what_is_missing(tmp_path, capsys) -> None:
     [
         ([], ["arrow-ecs run examples/my_model.py", "arrow-ecs info", "COMMAND"]),
         (["run"], ["docs/cli.md", "--param NAME=VALUE", "--record PATH"]),
-        (["demo"], ["bounce", "arrow-ecs demo bounce --help"]),
+        (["demo"], ["bounce", "arrow-ecs demo NAME --help"]),
         (["demo", "bounce"], ["--agents INT", "(default: 100000)", "--frames N"]),
         (["info"], ["--no-verify", "integrity", "arrow-ecs info saves/final"]),
     ],
