@@ -184,13 +184,23 @@ def gini(values: Array) -> float:
 
 
 @njit
-def _growback(level: Array, capacity: Array, occupant: Array) -> None:
-    """G-infinity: every cell back to capacity; clear the occupancy grid."""
+def _occupy(x: Array, y: Array, occupant: Array) -> int:
+    """Fill the occupancy grid; -1 - a for the first agent a on a taken cell, else 0."""
+    occupant[:, :] = -1
+    for a in range(x.shape[0]):
+        if occupant[y[a], x[a]] != -1:
+            return -1 - a
+        occupant[y[a], x[a]] = a
+    return 0
+
+
+@njit
+def _growback(level: Array, capacity: Array) -> None:
+    """G-infinity: every cell back to capacity."""
     h, w = capacity.shape
     for r in range(h):
         for c in range(w):
             level[r, c] = capacity[r, c]
-            occupant[r, c] = -1
 
 
 @njit
@@ -224,6 +234,9 @@ def forage_kernel(
 ) -> int:
     """One Sugarscape step (rules G-infinity and M); returns the number of deaths.
 
+    Returns ``-1 - a`` instead, having changed nothing but ``occupant``, when
+    agent row ``a`` shares its cell with an earlier row (one agent per cell).
+
     Every cell regrows to capacity; then agents act one at a time, in the order of
     a random key of their entity id: each looks along the four lattice directions
     as far as its vision, picks the unoccupied cell (its own counts) with the most
@@ -238,10 +251,12 @@ def forage_kernel(
     ``keys`` (uint64) of length n; ``occupant`` (int64, like ``capacity``).
     """
     h, w = capacity.shape
-    _growback(level, capacity, occupant)
+    clash: int = _occupy(x, y, occupant)
+    if clash:  # refused before anything but the scratch grid changed
+        return clash
+    _growback(level, capacity)
     n = x.shape[0]
     for a in range(n):
-        occupant[y[a], x[a]] = a
         dead[a] = False
     _activation_order(entities, order, keys, seed, stream, tick)
     deaths = 0

@@ -212,6 +212,13 @@ def forage(ctx: SystemContext) -> None:
             np.uint64(ctx.resource(Rng).seed), np.uint64(land.stream),
             np.uint64(ctx.time.frame),
         )  # fmt: skip
+    if deaths < 0:
+        a = -1 - int(deaths)
+        raise EcsError(
+            f"sugarscape: agent {Entity(int(ents[a]))} stands on cell x={int(x[a])}, "
+            f"y={int(y[a])}, which another agent already holds; the rules allow one "
+            "agent per cell: give each agent its own Location"
+        )
     if len(parts) > 1:  # several archetypes: write the gathered columns back
         start = 0
         for _, loc, sug, _traits in parts:

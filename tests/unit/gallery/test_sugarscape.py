@@ -248,3 +248,16 @@ def test_an_agent_off_the_grid_is_refused_before_anything_moves() -> None:
         world.step()
     assert agents_of(world) == before
     assert np.array_equal(world.resource(sugarscape.Landscape).level, level)
+
+
+def test_two_agents_on_one_cell_are_refused_before_anything_moves() -> None:
+    world = build(3, agents=30, width=10, height=10)
+    ids = next(iter(world.query(sugarscape.Location)))[0]
+    taken = world.component(int(ids[0]), sugarscape.Location)
+    world.set(int(ids[7]), sugarscape.Location(taken.x, taken.y))
+    before = agents_of(world)
+    level = world.resource(sugarscape.Landscape).level.copy()
+    with pytest.raises(EcsError, match="which another agent already holds"):
+        world.step()
+    assert agents_of(world) == before
+    assert np.array_equal(world.resource(sugarscape.Landscape).level, level)
