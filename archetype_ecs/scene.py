@@ -64,7 +64,7 @@ class SceneError(SerializationError):
 # ---------------------------------------------------------------- copying subtrees
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
     """Subtree entities of one depth level and one archetype, with their values."""
 
@@ -293,7 +293,7 @@ def _scene_root(staging: World, path: Path) -> int:
     return int(roots[0])
 
 
-@dataclass
+@dataclass(eq=False)  # identity: instances hold arrays
 class Scene:
     """A scene read from disk: its subtree's columns, ready to be copied.
 
@@ -462,7 +462,7 @@ class Scene:
 # ------------------------------------------------------------------------ manager
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two loads of one scene are two instances
 class SceneInstance:
     """One load request of a :class:`SceneManager` and, once applied, its copies.
 
@@ -597,7 +597,7 @@ class SceneManager:
 
     def _find(self, which: SceneInstance | str) -> list[SceneInstance]:
         live = list(self.loaded) + [
-            i for op, i in self._queue if op == "load" and i not in self.loaded
+            i for op, i in self._queue if op != "unload" and i not in self.loaded
         ]
         dropping = {id(i) for op, i in self._queue if op == "unload"}
         live = [i for i in live if id(i) not in dropping]

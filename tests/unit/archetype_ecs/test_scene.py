@@ -422,3 +422,24 @@ def test_unload_unknown_names_and_snapshots(scene_dir: Path) -> None:
     again.unload("car")
     w.step()
     assert len(w) == 0
+
+
+def test_two_loads_of_one_name_are_two_instances(scene_dir: Path) -> None:
+    w = World(threads=1)
+    for c in (Hp, Driver, Link, Transform2D, GlobalTransform2D):
+        w.components.id_of(c)
+    mgr = scenes(w)
+    a = mgr.load(scene_dir)
+    b = mgr.load(scene_dir)
+    mgr.flush()
+    assert a.name == b.name
+    assert len(mgr.loaded) == 2
+    mgr.unload(a)
+    mgr.flush()
+    assert mgr.loaded == [b]
+    assert len(w) == 6
+    mgr.switch(scene_dir)
+    mgr.unload(scene_dir.name)  # every instance of that name, the queued one too
+    mgr.flush()
+    assert len(w) == 0
+    assert mgr.current is None
