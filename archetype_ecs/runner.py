@@ -488,8 +488,11 @@ def _valid_list(defaults: Mapping[str, ParamValue]) -> str:
     return f"valid parameters: {items}"
 
 
-def _convert(name: str, value: object, default: ParamValue, model: str) -> ParamValue:
+def _convert(
+    name: str, value: object, defaults: Mapping[str, ParamValue], model: str
+) -> ParamValue:
     """``value`` as the type of ``default`` (strings are parsed), or ParamError."""
+    default = defaults[name]
     kind = type(default)
     try:
         if isinstance(value, str) and kind is not str:
@@ -519,7 +522,8 @@ def _convert(name: str, value: object, default: ParamValue, model: str) -> Param
     example = {bool: "true", int: "100", float: "0.5", str: "name"}[kind]
     raise ParamError(
         f"model {model!r}: parameter {name!r} must be {kind.__name__} (default "
-        f"{default!r}), got {value!r}; e.g. --param {name}={example}"
+        f"{default!r}), got {value!r}; e.g. --param {name}={example}; "
+        f"{_valid_list(defaults)}"
     )
 
 
@@ -573,7 +577,7 @@ def resolve_params(
                 f"model {model!r}: unknown parameter {name!r}{hint}; "
                 f"{_valid_list(defaults)}"
             )
-        out[name] = _convert(name, value, defaults[name], model)
+        out[name] = _convert(name, value, defaults, model)
     return out
 
 

@@ -320,9 +320,7 @@ def test_bad_params_exit_2_listing_the_valid_ones(capsys, param, message) -> Non
     assert main(["run", MY_MODEL, "--param", param]) == 2
     err = capsys.readouterr().err
     assert message in err
-    assert "valid parameters: agents=10000 (int), patch=0.2 (float)" in err or (
-        "must be int" in message
-    )
+    assert "valid parameters: agents=10000 (int), patch=0.2 (float)" in err
 
 
 @pytest.mark.parametrize(
