@@ -16,7 +16,15 @@ import numpy as np
 
 from archetype_ecs._jit import njit
 
-__all__ = ["CIRCLE", "SQUARE", "TRIANGLE", "rasterize_kernel", "rasterize_reference"]
+__all__ = [
+    "CIRCLE",
+    "SQUARE",
+    "TRIANGLE",
+    "draw_order_kernel",
+    "draw_order_reference",
+    "rasterize_kernel",
+    "rasterize_reference",
+]
 
 Array = np.ndarray[Any, Any]
 
@@ -193,3 +201,37 @@ def rasterize_reference(
                 dx = (xmin + (i + 0.5) * pw) - cx
                 if _inside_py(kd, c * dx + s * dy, c * dy - s * dx, r):
                     frame[j, i] = _blend_py(frame[j, i].tolist(), rgba)
+
+
+@njit
+def draw_order_kernel(
+    layer: Array, slot: Array, lo: int, span: int
+) -> Array:  # pragma: no cover - compiled; draw_order_reference is the twin
+    """Row order sorted by ``(layer, slot)``: a scatter by slot, then a stable
+    counting sort by layer. ``slot`` values are distinct and >= 0; layers lie in
+    ``[lo, lo + span)``. O(rows + max slot + span)."""
+    n = layer.shape[0]
+    top = 0
+    for i in range(n):
+        top = max(top, slot[i] + 1)
+    by_slot = np.full(top, -1, np.int64)
+    for i in range(n):
+        by_slot[slot[i]] = i
+    counts = np.zeros(span + 1, np.int64)
+    for i in range(n):
+        counts[layer[i] - lo + 1] += 1
+    for b in range(span):
+        counts[b + 1] += counts[b]
+    order = np.empty(n, np.int64)
+    for s in range(top):
+        i = by_slot[s]
+        if i >= 0:
+            b = layer[i] - lo
+            order[counts[b]] = i
+            counts[b] += 1
+    return order
+
+
+def draw_order_reference(layer: Array, slot: Array) -> Array:
+    """Plain NumPy twin of :func:`draw_order_kernel`."""
+    return np.lexsort((slot, layer))

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from archetype_ecs.component import schema_of
 from archetype_ecs.errors import EcsError
+from archetype_ecs.render._kernels import draw_order_kernel
 from archetype_ecs.render.components import Color, Layer, Shape, Size, shape_kind
 from archetype_ecs.transform import GlobalTransform2D
 
@@ -140,9 +141,7 @@ class _Parts:
         for name, dtype in _DTYPES.items():
             v = cols[name]
             arr = np.asarray(v, dtype=dtype)
-            self.cols[name].append(
-                np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr.astype(dtype)
-            )
+            self.cols[name].append(np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr)
 
     def concat(self) -> dict[str, Array]:
         return {
@@ -202,6 +201,25 @@ def _visible(c: dict[str, Array], bounds: Bounds | None) -> Array:
         keep &= (x + reach >= xmin) & (x - reach <= xmax)
         keep &= (y + reach >= ymin) & (y - reach <= ymax)
     return keep
+
+
+# Counting sort by layer when layers span at most this many values (else argsort).
+_MAX_LAYER_SPAN = 1 << 16
+
+
+def _draw_order(layer: Array, entity: Array) -> Array:
+    """Positions sorted by (layer, entity slot): slots of live entities are distinct."""
+    slot = (entity & np.uint64(0xFFFF_FFFF)).astype(np.int64)
+    if not len(layer):
+        return np.empty(0, np.int64)
+    lo, hi = int(layer.min()), int(layer.max())
+    if hi - lo < _MAX_LAYER_SPAN:
+        out: Array = draw_order_kernel(layer.astype(np.int64), slot, lo, hi - lo + 1)
+        return out
+    key = ((layer.astype(np.int64) + 2**31).astype(np.uint64) << np.uint64(32)) | (
+        slot.astype(np.uint64)
+    )
+    return np.argsort(key, kind="stable")
 
 
 def extract(
@@ -283,11 +301,8 @@ def extract(
             q = world.query(position, without=[Shape, gt], optional=opt)
             _gather(parts, q, common, has_shape=False, transform=False)
     cols = parts.concat()
-    keep = _visible(cols, b)
-    layer = cols["layer"][keep].astype(np.int64) + 2**31
-    slot = cols["entity"][keep] & np.uint64(0xFFFF_FFFF)
-    key = (layer.astype(np.uint64) << np.uint64(32)) | slot
-    order = np.flatnonzero(keep)[np.argsort(key, kind="stable")]
+    keep = np.flatnonzero(_visible(cols, b))
+    order = keep[_draw_order(cols["layer"][keep], cols["entity"][keep])]
     return pa.Table.from_arrays(
         [pa.array(cols[f.name][order]) for f in RENDER_SCHEMA], schema=RENDER_SCHEMA
     )

@@ -27,7 +27,11 @@ from archetype_ecs.render import (
     Size,
     extract,
 )
-from archetype_ecs.render._kernels import rasterize_reference
+from archetype_ecs.render._kernels import (
+    draw_order_kernel,
+    draw_order_reference,
+    rasterize_reference,
+)
 from archetype_ecs.transform import GlobalTransform2D
 
 pytestmark = pytest.mark.hypothesis
@@ -200,3 +204,18 @@ def test_kernel_equals_reference_pixel_for_pixel(rows, w, h, view, background) -
     want[:] = background
     rasterize_reference(want, cols, view)
     assert np.array_equal(np.asarray(got), want)
+
+
+@given(
+    st.lists(st.integers(-5, 5), max_size=60),
+    st.integers(0, 2**20),
+    st.randoms(use_true_random=False),
+)
+def test_draw_order_kernel_equals_lexsort(layers, offset, rnd) -> None:  # type: ignore[no-untyped-def]
+    n = len(layers)
+    slots = np.array(rnd.sample(range(offset, offset + 3 * n + 1), n), dtype=np.int64)
+    layer = np.array(layers, dtype=np.int64)
+    lo = int(layer.min()) if n else 0
+    span = int(layer.max()) - lo + 1 if n else 1
+    got = draw_order_kernel(layer, slots, lo, span)
+    assert got.tolist() == draw_order_reference(layer, slots).tolist()

@@ -284,6 +284,15 @@ def test_extract_is_deterministic_across_archetypes_and_moves() -> None:
     assert key == sorted(key)
 
 
+def test_extreme_layers_sort_like_small_ones() -> None:
+    w = World(threads=1)
+    top = w.spawn(Shape(0), Layer(2**31 - 1), GlobalTransform2D())
+    low = w.spawn(Shape(0), Layer(-(2**31)), GlobalTransform2D())
+    mid = w.spawn(Shape(0), GlobalTransform2D())
+    mid2 = w.spawn(Shape(0), Layer(0), GlobalTransform2D())
+    assert extract(w).column("entity").to_pylist() == [low, mid, mid2, top]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
