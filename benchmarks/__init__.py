@@ -31,6 +31,8 @@ SCENARIOS: tuple[str, ...] = (
     "wolf_sheep",
     # issue #9: rendering
     "render",
+    # issue #9: frame budget and live progress figures
+    "monitor",
     # issue #7: hot reload
     "reload",
     # issue #10: sharded worlds on Ray (N = 2e5 only: --quick skips it)
