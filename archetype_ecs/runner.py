@@ -50,6 +50,7 @@ __all__ = [
     "ModelError",
     "ParamError",
     "ParamValue",
+    "SummaryKeyWarning",
     "load_model",
     "parse_params",
     "resolve_params",
@@ -79,7 +80,8 @@ RESERVED_KEYS = frozenset(
     {"model", "source", "frames", "seed", "threads", "params", "entities", "outputs"}
     | TIMING_KEYS
 )
-"""Summary keys the runner writes; a model's ``summary()`` may not use them."""
+"""Summary keys the runner writes; a model's ``summary()`` figure of that name is
+reported as ``model_<key>`` with a :class:`SummaryKeyWarning`."""
 
 _PARAM_TYPES = (bool, int, float, str)
 _TRUE = {"1", "true", "yes", "on"}
@@ -105,6 +107,10 @@ class ModelError(EcsError, RuntimeError):
 
 class ParamError(EcsError, ValueError):
     """A model parameter is unknown or has the wrong type."""
+
+
+class SummaryKeyWarning(UserWarning):
+    """A model's ``summary()`` used a key the runner writes (it is renamed)."""
 
 
 # --------------------------------------------------------------------- models
@@ -179,17 +185,22 @@ class Model:
                 "not a dict of figures",
                 file=self.file,
             )
-        clash = sorted(set(figures) & RESERVED_KEYS)
-        if clash:
-            raise ModelError(
-                f"model {self.name!r}: summary() uses the reserved key(s) {clash}, "
-                f"which the runner writes itself; rename them (reserved: "
-                f"{sorted(RESERVED_KEYS)})",
-                file=self.file,
-            )
-        return {
-            str(k): _plain(v, f"summary()[{k!r}]", self) for k, v in figures.items()
-        }
+        out: dict[str, Any] = {}
+        for key, value in figures.items():
+            name = str(key)
+            if name in RESERVED_KEYS:
+                # A clash found at the end of a long run should not lose its
+                # results: keep the figure under another name and say so.
+                warnings.warn(
+                    f"model {self.name!r}: summary() key {name!r} is one the runner "
+                    f"writes itself; its value is reported as 'model_{name}'; rename "
+                    f"it in summary() (reserved: {sorted(RESERVED_KEYS)})",
+                    SummaryKeyWarning,
+                    stacklevel=2,
+                )
+                name = f"model_{name}"
+            out[name] = _plain(value, f"summary()[{key!r}]", self)
+        return out
 
     def status(self, world: World) -> str:
         """The module's ``status(world)`` live text ('' without one)."""

@@ -21,6 +21,7 @@ from archetype_ecs.runner import (
     TIMING_KEYS,
     ModelError,
     ParamError,
+    SummaryKeyWarning,
     load_model,
     parse_params,
     resolve_params,
@@ -235,12 +236,16 @@ def test_build_must_return_a_world(tmp_path) -> None:
         run_model(path, frames=1, progress=False)
 
 
-def test_summary_may_not_use_reserved_keys(tmp_path) -> None:
+def test_summary_reserved_keys_are_renamed_with_a_warning(tmp_path) -> None:
     body = TINY.replace(
-        'return {"count": world.resource(Counter).value}', 'return {"frames": 1}'
+        'return {"count": world.resource(Counter).value}',
+        'return {"frames": 1, "count": 2}',
     )
-    with pytest.raises(ModelError, match=r"reserved key\(s\) \['frames'\]"):
-        run_model(write_model(tmp_path, body), progress=False)
+    with pytest.warns(SummaryKeyWarning, match=r"summary\(\) key 'frames' is one"):
+        out = run_model(write_model(tmp_path, body), progress=False)
+    assert out["frames"] == 4  # the runner's figure
+    assert out["model_frames"] == 1  # the model's, kept under another name
+    assert out["count"] == 2
     assert {"model", "frames", "seed", "params"} <= RESERVED_KEYS
     assert TIMING_KEYS <= RESERVED_KEYS
 
