@@ -96,6 +96,8 @@ def rasterize_kernel(
     ymax = view[3]
     pw = (view[2] - view[0]) / w  # world units per pixel, x
     ph = (view[3] - view[1]) / h  # world units per pixel, y
+    ipw = 1.0 / pw  # the box only needs to be conservative: no division per shape
+    iph = 1.0 / ph
     written = 0
     for k in range(kind.shape[0]):
         kd = int(kind[k])
@@ -110,10 +112,11 @@ def rasterize_kernel(
         reach = r * (1.4142150 if kd == 1 else 1.000001)
         # Pixel columns / rows whose centre may lie within reach, clipped in float
         # space first (NaN or huge coordinates never reach an int conversion).
-        fi0 = np.floor((cx - reach - xmin) / pw - 0.5)
-        fi1 = np.ceil((cx + reach - xmin) / pw - 0.5)
-        fj0 = np.floor((ymax - (cy + reach)) / ph - 0.5)
-        fj1 = np.ceil((ymax - (cy - reach)) / ph - 0.5)
+        # (+-1e-7 px of slack on top, against rounding.)
+        fi0 = np.floor((cx - reach - xmin) * ipw - 0.5000001)
+        fi1 = np.ceil((cx + reach - xmin) * ipw - 0.4999999)
+        fj0 = np.floor((ymax - (cy + reach)) * iph - 0.5000001)
+        fj1 = np.ceil((ymax - (cy - reach)) * iph - 0.4999999)
         if not (fi1 >= 0.0 and fi0 <= w - 1.0 and fj1 >= 0.0 and fj0 <= h - 1.0):
             continue
         i0 = int(max(fi0, 0.0))
