@@ -29,6 +29,9 @@ SCENARIOS: tuple[str, ...] = (
     "boltzmann",
     "sugarscape",
     "wolf_sheep",
+    # issue #9: physics (spatial grid vs cKDTree) and the boids model
+    "physics_grid",
+    "boids",
     # issue #9: rendering
     "render",
     # issue #9: frame budget and live progress figures

@@ -152,7 +152,11 @@ def cell_id(geom: Array, cx: int, cy: int) -> int:
     """Flat cell index (row-major) of column ``cx``, row ``cy``, wrapped if periodic."""
     nx = int(geom[GEOM_NX])
     ny = int(geom[GEOM_NY])
-    return (cy % ny) * nx + (cx % nx)
+    if cx < 0 or cx >= nx:  # only periodic axes hand out-of-range cells
+        cx %= nx
+    if cy < 0 or cy >= ny:
+        cy %= ny
+    return cy * nx + cx
 
 
 @njit
@@ -326,7 +330,7 @@ def _neighbors_batch_kernel(
         seg = indices[offsets[q] : offsets[q + 1]]
         query_radius(geom, cell_start, cell_count, order, sx, sy, qx[q], qy[q], r, seg)
         if sort:
-            seg.sort()
+            _insertion_sort(seg)
     return offsets, indices
 
 
@@ -419,9 +423,23 @@ def _pairs_kernel(
         _count_pairs_of(
             geom, cell_start, cell_count, order, sx, sy, i, sx[k], sy[k], r, seg, True
         )
-        seg.sort()
-        pi[a:b] = i
+        _insertion_sort(seg)
+        for s in range(a, b):
+            pi[s] = i
     return pi, pj
+
+
+@njit
+def _insertion_sort(a: Array) -> None:
+    """Sort a short int array in place (neighbor lists are a few entries long;
+    ``ndarray.sort`` costs far more per call at that size)."""
+    for k in range(1, a.shape[0]):
+        v = a[k]
+        m = k - 1
+        while m >= 0 and a[m] > v:
+            a[m + 1] = a[m]
+            m -= 1
+        a[m + 1] = v
 
 
 # Parallel kernels (prange over queries / points; each writes only its own outputs).
