@@ -659,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(exc, show_traceback=args.traceback)
         return 1
     except KeyboardInterrupt:
-        print("arrow-ecs: interrupted", file=sys.stderr)
+        print("\narrow-ecs: interrupted", file=sys.stderr)
         return 130
 
 

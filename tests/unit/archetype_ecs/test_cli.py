@@ -494,3 +494,37 @@ def test_render_without_the_render_extra_says_how_to_install_it(
     assert "pip install 'arrow-ecs[render]'" in err
     assert "frames" not in err.split("error:")[0]  # stopped before the run
     assert not gif.exists()
+
+
+def test_interrupt_exits_130_and_keeps_what_was_recorded(tmp_path, capsys) -> None:
+    model = tmp_path / "interrupted.py"
+    model.write_text(
+        textwrap.dedent(
+            """\
+            from archetype_ecs import World, component, f32, system
+
+
+            @component
+            class Mass:
+                kg: f32 = 1.0
+
+
+            @system
+            def ctrl_c(ctx):
+                if ctx.time.frame == 3:
+                    raise KeyboardInterrupt  # what Ctrl-C raises mid-frame
+
+
+            def build(*, seed=0, threads=None):
+                world = World(threads=threads)
+                world.spawn_batch({Mass: None}, n=4)
+                world.add_system(ctrl_c)
+                return world
+            """
+        )
+    )
+    record = tmp_path / "rec.parquet"
+    assert main(["run", str(model), "--frames", "10", "--record", str(record)]) == 130
+    assert "arrow-ecs: interrupted" in capsys.readouterr().err
+    frames = sorted(set(pq.read_table(record).column("frame").to_pylist()))
+    assert frames == [0, 1, 2]  # the frames finished before the interrupt
