@@ -83,10 +83,13 @@ def rasterize_kernel(
     green: Array,
     blue: Array,
     alpha: Array,
+    packed: Array,
     view: Array,
 ) -> int:  # pragma: no cover - compiled; rasterize_reference is the twin
     """Paint every shape into ``frame`` (H, W, 4 uint8) in row order.
 
+    ``packed`` holds each row's RGBA bytes as one uint32 in memory order (what
+    ``frame.view(uint32)`` holds for that color), so opaque pixels are one store.
     ``view`` is ``(xmin, ymin, xmax, ymax)`` as float64. Returns the number of
     pixels written (for statistics).
     """
@@ -99,6 +102,7 @@ def rasterize_kernel(
     ipw = 1.0 / pw  # the box only needs to be conservative: no division per shape
     iph = 1.0 / ph
     written = 0
+    frame32 = frame.view(np.uint32).reshape((h, w))  # C-contiguous: checked by callers
     for k in range(kind.shape[0]):
         kd = int(kind[k])
         if kd > 2:
@@ -133,6 +137,7 @@ def rasterize_kernel(
         cg = int(green[k])
         cb = int(blue[k])
         ca = int(alpha[k])
+        color = packed[k]
         for j in range(j0, j1 + 1):
             dy = (ymax - (j + 0.5) * ph) - cy
             for i in range(i0, i1 + 1):
@@ -140,7 +145,10 @@ def rasterize_kernel(
                 lx = c * dx + s * dy  # rotate by -rotation into the shape's frame
                 ly = c * dy - s * dx
                 if _inside(kd, lx, ly, r):
-                    _blend(frame, j, i, cr, cg, cb, ca)
+                    if ca == 255:
+                        frame32[j, i] = color
+                    else:
+                        _blend(frame, j, i, cr, cg, cb, ca)
                     written += 1
     return written
 

@@ -262,7 +262,9 @@ class Renderer:
             self.bounds = self.fit(render_list)
         frame = self.blank() if out is None else self._check_out(out)
         view = np.array(self.bounds, dtype=np.float64)
-        rasterize_kernel(frame, *(cols[c] for c in _DRAWN), view)
+        rgba = np.stack([cols["r"], cols["g"], cols["b"], cols["a"]], axis=1)
+        packed = rgba.view(np.uint32).reshape(-1)  # memory order: endian-safe
+        rasterize_kernel(frame, *(cols[c] for c in _DRAWN), packed, view)
         return frame
 
     def _check_out(self, out: np.ndarray[Any, Any]) -> Frame:
