@@ -166,6 +166,10 @@ class ScriptEngine:
         self._components = {schema_of(c).name: c for c in components}
         self._resources = {r.__name__: r for r in (Time, *resources)}
         self._events = {schema_of(e).name: e for e in events}
+        self._layouts: dict[
+            tuple[tuple[str, ...], tuple[np.dtype[Any], ...]],
+            tuple[str, tuple[str, ...]],
+        ] = {}
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
         self.pending = CommandBuffer("scripts")
@@ -531,13 +535,13 @@ class ScriptEngine:
                 for v in values.values()
             )
             rt.set_resource(res, lay, blob)
-        keys = list(batch)
-        lay = ",".join(
-            f"{k}={'j' if k == 'entity' else _fmt(batch[k].dtype)}" for k in keys
-        )
-        blob = b"".join(
-            _pack(batch[k], "j" if k == "entity" else _fmt(batch[k].dtype))
-            for k in keys
+        lay, fmts = self._layout(batch)
+        blob = (
+            b"".join(
+                _pack(col, fmt) for col, fmt in zip(batch.values(), fmts, strict=True)
+            )
+            if n
+            else b""
         )
         v0, r0 = rt.violations, rt.refusals
         try:
@@ -545,11 +549,30 @@ class ScriptEngine:
         finally:
             sc.stats.violations += rt.violations - v0
             sc.stats.refusals += rt.refusals - r0
-            sc.logs[:] = (sc.logs + rt.logs)[-100:]
-            rt.logs.clear()
+            if rt.logs:
+                sc.logs[:] = (sc.logs + rt.logs)[-100:]
+                rt.logs.clear()
             raw = rt.take_commands()
         self.last_statuses = np.frombuffer(out, "<i8").copy() if statuses else None
         return _merge_spawns([self._decode(sc, c) for c in raw])
+
+    def _layout(self, batch: dict[str, Array]) -> tuple[str, tuple[str, ...]]:
+        """The packed layout of a batch (``"entity=j,Pos.x=d"``) and each column's
+        format; cached by column names and dtypes (the same every frame)."""
+        key = (tuple(batch), tuple(v.dtype for v in batch.values()))
+        hit = self._layouts.get(key)
+        if hit is None:
+            fmts = tuple(
+                "j" if k == "entity" else _fmt(dt) for k, dt in zip(*key, strict=True)
+            )
+            hit = (
+                ",".join(f"{k}={f}" for k, f in zip(key[0], fmts, strict=True)),
+                fmts,
+            )
+            if len(self._layouts) >= 256:
+                self._layouts.clear()
+            self._layouts[key] = hit
+        return hit
 
     def _resource_values(self, sc: Script) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

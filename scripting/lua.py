@@ -333,27 +333,30 @@ function host.compile(src, name, env)
 end
 
 -- run fn(...) under the instruction budget; returns ok, kind, msg, traceback, results
+-- (the handler and the result filter are shared, not new closures per call)
+local run_tb = ""
+local function run_handler(e)
+  sethook()
+  local msg
+  if fatal_kind then msg = fatal_msg
+  elseif type(e) == "string" then msg = e
+  elseif math_type(e) then msg = tostring(e)
+  else msg = "(error object is a " .. type(e) .. " value)" end
+  run_tb = traceback(msg, 2)
+  return msg
+end
+local function run_pass(ok, ...)
+  sethook()
+  if ok then return true, "", "", "", ... end
+  local msg = fatal_msg or (...)
+  local kind = fatal_kind or (msg == "not enough memory" and "memory") or "error"
+  return false, kind, msg, run_tb
+end
 function host.run(limit, fn, ...)
   budget, used, fatal_kind, fatal_msg = limit, 0, nil, nil
-  local tb = ""
+  run_tb = ""
   install()
-  local function pass(ok, ...)
-    sethook()
-    if ok then return true, "", "", "", ... end
-    local msg = fatal_msg or (...)
-    local kind = fatal_kind or (msg == "not enough memory" and "memory") or "error"
-    return false, kind, msg, tb
-  end
-  return pass(xpcall(fn, function(e)
-    sethook()
-    local msg
-    if fatal_kind then msg = fatal_msg
-    elseif type(e) == "string" then msg = e
-    elseif math_type(e) then msg = tostring(e)
-    else msg = "(error object is a " .. type(e) .. " value)" end
-    tb = traceback(msg, 2)
-    return msg
-  end, ...))
+  return run_pass(xpcall(fn, run_handler, ...))
 end
 
 function host.counts() return counts.violation, counts.denied, used end
@@ -366,8 +369,9 @@ end
 
 -- numbers <-> packed little-endian blobs (one host crossing per batch)
 local CHUNK = 4096
-function host.unpack_column(blob, fmt, n)
-  local t, pos, i = {}, 1, 0
+function host.unpack_column(blob, fmt, n, pos)
+  local t, i = {}, 0
+  pos = pos or 1
   while i < n do
     local k = n - i
     if k > CHUNK then k = CHUNK end
@@ -559,17 +563,33 @@ function host.set_resource(name, layout, blob)
   end
   resources[name] = r
 end
+-- parsed batch layouts ("entity=j,Pos.x=d" -> {{fmt, comp or false, field}, ...}),
+-- cached: a system calls with the same layout every frame
+local layouts, n_layouts = {}, 0
+local function parse_layout(layout)
+  local parts = {}
+  for key, fmt in s_gmatch(layout, "([^,=]+)=(%a)") do
+    local comp, f = s_match(key, "^([^.]+)%.(.+)$")
+    parts[#parts + 1] = {fmt, comp or false, f or key}
+  end
+  if n_layouts >= 64 then layouts, n_layouts = {}, 0 end
+  layouts[layout], n_layouts = parts, n_layouts + 1
+  return parts
+end
 function host.make_batch(n, layout, blob)
   local b, pos = {n = n}, 1
-  for key, fmt in layout:gmatch("([^,=]+)=(%a)") do
-    local col = host.unpack_column(s_sub(blob, pos), fmt, n)
+  local parts = layouts[layout] or parse_layout(layout)
+  for i = 1, #parts do
+    local p = parts[i]
+    local col = n > 0 and host.unpack_column(blob, p[1], n, pos) or {}
     pos = pos + n * 8
-    local comp, f = s_match(key, "^([^.]+)%.(.+)$")
+    local comp = p[2]
     if comp then
-      b[comp] = b[comp] or {}
-      b[comp][f] = col
+      local c = b[comp]
+      if not c then c = {}; b[comp] = c end
+      c[p[3]] = col
     else
-      b[key] = col
+      b[p[3]] = col
     end
   end
   return b
