@@ -303,3 +303,42 @@ def test_status_and_summary_figures() -> None:
     assert s["sheep_max"] == max(census.sheep)
     assert s["wolves_min"] == min(census.wolves)
     world.close()
+
+
+cells_keys = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=cells_keys)
+def test_first_per_cell_picks_the_smallest_key_then_uid(
+    rows: list[tuple[int, int]],
+) -> None:
+    cells = np.array([c for c, _ in rows], dtype=np.int64)
+    keys = np.array([k for _, k in rows], dtype=np.uint64)  # small: many ties
+    uids = np.arange(len(rows), dtype=np.int64)[::-1].copy()
+    got = wolf_sheep._first_per_cell(cells, keys, uids)
+    best: dict[int, tuple[int, int, int]] = {}
+    for i, (c, k) in enumerate(rows):
+        cand = (k, int(uids[i]), i)
+        if c not in best or cand < best[c]:
+            best[c] = cand
+    assert sorted(got.tolist()) == sorted(i for _, _, i in best.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=cells_keys)
+def test_ranks_in_cell_count_from_zero_in_key_order(
+    rows: list[tuple[int, int]],
+) -> None:
+    cells = np.array([c for c, _ in rows], dtype=np.int64)
+    keys = np.array([k for _, k in rows], dtype=np.uint64)
+    uids = np.arange(len(rows), dtype=np.int64)
+    order, rank = wolf_sheep._ranks_in_cell(cells, keys, uids)
+    expected = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], i))
+    assert order.tolist() == expected
+    seen: dict[int, int] = {}
+    for i, r in zip(order.tolist(), rank.tolist(), strict=True):
+        assert r == seen.get(rows[i][0], 0)
+        seen[rows[i][0]] = r + 1
