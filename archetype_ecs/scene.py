@@ -542,8 +542,12 @@ class SceneManager:
         known = [s.cls for s in self._world.components.schemas]
         return Scene.open(path, components=[*known, *components])
 
-    def _scene(self, scene: Scene | str | os.PathLike[str]) -> Scene:
-        return scene if isinstance(scene, Scene) else self.open(scene)
+    def _scene(
+        self, scene: Scene | str | os.PathLike[str], components: Iterable[type]
+    ) -> Scene:
+        if isinstance(scene, Scene):
+            return scene
+        return self.open(scene, components=components)
 
     def _push(self, op: str, inst: SceneInstance) -> None:
         with self._lock:
@@ -561,6 +565,7 @@ class SceneManager:
         *,
         name: str | None = None,
         overrides: Mapping[type, object] | None = None,
+        components: Iterable[type] = (),
     ) -> SceneInstance:
         """Queue loading ``n`` copies of a scene (additive: loaded scenes stay).
 
@@ -574,6 +579,9 @@ class SceneManager:
             A name to unload it by (default: the scene folder's name).
         overrides
             Per-copy root values, as in :meth:`Scene.instantiate`.
+        components
+            Classes of components in the scene file that the world has not
+            registered yet.
 
         Returns
         -------
@@ -589,7 +597,7 @@ class SceneManager:
         """
         if n < 0:
             raise ValueError(f"SceneManager.load: n must be >= 0, got {n}")
-        sc = self._scene(scene)
+        sc = self._scene(scene, components)
         values = sc._root_values(overrides, n)
         inst = SceneInstance(name or sc.path.name, sc, n, _overrides=values)
         self._push("load", inst)
@@ -633,13 +641,16 @@ class SceneManager:
         *,
         name: str | None = None,
         overrides: Mapping[type, object] | None = None,
+        components: Iterable[type] = (),
     ) -> SceneInstance:
         """Queue unloading the current scene and loading ``scene`` as the new one.
 
         The current scene is the one last loaded by ``switch`` (scenes loaded with
         :meth:`load` are additive and stay). Arguments as in :meth:`load`.
         """
-        inst = self.load(scene, n, name=name, overrides=overrides)
+        inst = self.load(
+            scene, n, name=name, overrides=overrides, components=components
+        )
         with self._lock:
             self._queue.pop()  # re-queued below, after the unload
             prev = self._head

@@ -443,3 +443,15 @@ def test_two_loads_of_one_name_are_two_instances(scene_dir: Path) -> None:
     mgr.flush()
     assert len(w) == 0
     assert mgr.current is None
+
+
+def test_manager_load_accepts_components_the_world_lacks(scene_dir: Path) -> None:
+    w = World(threads=1)
+    mgr = scenes(w)
+    with pytest.raises(SceneError, match="components="):
+        mgr.load(scene_dir)
+    inst = mgr.switch(
+        scene_dir, components=[Hp, Driver, Link, Transform2D, GlobalTransform2D]
+    )
+    w.step()
+    check_copy(w, int(inst.roots[0]))
