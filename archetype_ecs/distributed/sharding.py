@@ -184,6 +184,25 @@ class Grid:
             return np.ones(len(v), bool)
         return np.mod(v - (lo - h), period) < hi - lo + 2 * h
 
+    def near_border(self, s: int, x: Array, y: Array) -> Array:
+        """Rows of points of region ``s`` within ``halo`` of its border (a superset of
+        every neighbor's halo rows: those must cross the border to reach one)."""
+        h = self.halo
+        near = np.zeros(len(x), bool)
+        for axis, v, cells in ((0, x, self.shape[0]), (1, y, self.shape[1])):
+            if cells == 1:
+                continue  # no other region along this axis
+            lo, hi = self._span(s, axis)
+            w = self._wrap(v, axis)
+            near |= (w - lo < h) | (hi - w <= h)
+        return np.flatnonzero(near)
+
+    def outside(self, s: int, x: Array, y: Array) -> Array:
+        """Rows of points that are not in region ``s``."""
+        (x0, x1), (y0, y1) = self._span(s, 0), self._span(s, 1)
+        xw, yw = self._wrap(x, 0), self._wrap(y, 1)
+        return np.flatnonzero(~((xw >= x0) & (xw < x1) & (yw >= y0) & (yw < y1)))
+
     def halo_mask(self, target: int, x: Array, y: Array) -> Array:
         """Points within the halo of region ``target`` (its box grown by ``halo``,
         around the wrap on periodic axes)."""
@@ -279,6 +298,7 @@ class Shard:
         self._ghosts: Array = np.empty(0, np.uint64)
         self._outbox: list[tuple[Any, ...]] = []
         self._export_s = 0.0
+        self._export_cpu_s = 0.0
         self.next_id = 0
         self._ref_fields = self._entity_fields()
         if restore is None:
@@ -537,7 +557,7 @@ class Shard:
         Returns one list of batches per ``info.neighbors`` entry, in that order (as
         a tuple, or the single list when there is one neighbor: one Ray return each).
         """
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         targets = self.info.neighbors
         out: list[list[Batch]] = [[] for _ in targets]
         local, glob = (
@@ -545,18 +565,23 @@ class Shard:
         )
         for t in self._owned_position_tables():
             x, y = self._xy(t)
+            near = self.grid.near_border(self.index, x, y)
+            if not len(near):
+                continue
+            xs, ys = x[near], y[near]
             for k, target in enumerate(targets):
-                rows = np.flatnonzero(self.grid.halo_mask(target, x, y))
+                rows = near[self.grid.halo_mask(target, xs, ys)]
                 if len(rows):
                     out[k].append(
                         (self._names(t), self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
                     )
         self._export_s = time.perf_counter() - t0
+        self._export_cpu_s = time.process_time() - c0
         return out[0] if len(out) == 1 else tuple(out)
 
     def import_ghosts(self, *incoming: list[Batch]) -> dict[str, float]:
         """Spawn the neighbors' halo copies as :class:`Ghost` entities."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batches = [b for part in incoming for b in part]
         self._ghosts = np.sort(self._spawn(batches, [Ghost]))
         self._resolve()
@@ -564,6 +589,7 @@ class Shard:
             "halo_bytes": float(_bytes(batches)),
             "ghosts": float(len(self._ghosts)),
             "work_s": self._export_s + time.perf_counter() - t0,
+            "cpu_s": self._export_cpu_s + time.process_time() - c0,
         }
 
     def step(self) -> dict[str, Any]:
@@ -639,7 +665,7 @@ class Shard:
         ``(target, batch)`` for agents that jumped farther (one Ray return each; the
         single list when there is no adjacent region).
         """
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         slot = {t: k for k, t in enumerate(self.info.adjacent)}
         out: list[list[Batch]] = [[] for _ in self.info.adjacent]
         far: list[tuple[int, Batch]] = []
@@ -649,14 +675,14 @@ class Shard:
         )
         for t in list(self._owned_position_tables()):
             x, y = self._xy(t)
-            dest = self.grid.region(x, y)
-            moving = np.flatnonzero(dest != self.index)
+            moving = self.grid.outside(self.index, x, y)
             if not len(moving):
                 continue
+            dest = self.grid.region(x[moving], y[moving])
             ents = t.entities
             names = self._names(t)
-            for target in np.unique(dest[moving]).tolist():
-                rows = moving[dest[moving] == target]
+            for target in np.unique(dest).tolist():
+                rows = moving[dest == target]
                 batch = (names, self._export_rows(t, rows, local, glob))  # type: ignore[arg-type]
                 if target in slot:
                     out[slot[target]].append(batch)
@@ -668,11 +694,12 @@ class Shard:
             self._unresolve(ids)
             self._despawn(ids)
         self._export_s = time.perf_counter() - t0
+        self._export_cpu_s = time.process_time() - c0
         return (*out, far) if out else far
 
     def import_migrants(self, *incoming: list[Batch]) -> dict[str, float]:
         """Spawn agents arriving from other shards (ids remapped, refs translated)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batches = [b for part in incoming for b in part]
         n = len(self._spawn(batches, []))
         self._resolve()
@@ -680,6 +707,7 @@ class Shard:
             "migration_bytes": float(_bytes(batches)),
             "migrants": float(n),
             "work_s": self._export_s + time.perf_counter() - t0,
+            "cpu_s": self._export_cpu_s + time.process_time() - c0,
         }
 
     # --------------------------------------------------------------- queries
@@ -726,9 +754,9 @@ class FrameStats:
     """Wall time of one sharded frame by stage (seconds) and bytes exchanged.
 
     ``*_s`` are wall times seen by the driver (stages end with a barrier);
-    ``*_work_s`` the slowest shard's own time in that stage (export + import, or
-    its ``world.step``) and ``compute_cpu_s`` that step's CPU time, so the
-    difference is orchestration, transfer and waiting for a core.
+    ``*_work_s`` the slowest shard's own wall time in that stage (export + import,
+    or its ``world.step``) and ``*_cpu_s`` its CPU time, so the differences are
+    orchestration, transfer and waiting for a core.
     """
 
     frame: int
@@ -746,6 +774,8 @@ class FrameStats:
     compute_cpu_s: float = 0.0
     halo_work_s: float = 0.0
     migration_work_s: float = 0.0
+    halo_cpu_s: float = 0.0
+    migration_cpu_s: float = 0.0
 
 
 def _hint(module: ModuleType, key: str, params: Mapping[str, Any]) -> Any:
@@ -929,7 +959,7 @@ class ShardedWorld:
                     ]
                 )
             else:
-                hs = [{"halo_bytes": 0.0, "ghosts": 0.0, "work_s": 0.0}]
+                hs = [{"halo_bytes": 0.0, "ghosts": 0.0, "work_s": 0.0, "cpu_s": 0.0}]
             t1 = time.perf_counter()
             ss = ray.get([a.step.remote() for a in self.actors])
             t2 = time.perf_counter()
@@ -960,7 +990,14 @@ class ShardedWorld:
                     ]
                 )
             else:
-                ms = [{"migration_bytes": 0.0, "migrants": 0.0, "work_s": 0.0}]
+                ms = [
+                    {
+                        "migration_bytes": 0.0,
+                        "migrants": 0.0,
+                        "work_s": 0.0,
+                        "cpu_s": 0.0,
+                    }
+                ]
             t4 = time.perf_counter()
             self.frame += 1
             st = FrameStats(
@@ -979,6 +1016,8 @@ class ShardedWorld:
                 compute_cpu_s=max(r["cpu_s"] for r in ss),
                 halo_work_s=max(h["work_s"] for h in hs),
                 migration_work_s=max(m["work_s"] for m in ms),
+                halo_cpu_s=max(h["cpu_s"] for h in hs),
+                migration_cpu_s=max(m["cpu_s"] for m in ms),
             )
             self.stats.append(st)
             out.append(st)

@@ -126,3 +126,31 @@ def test_periodic_halo_wraps_around(gx, gy, halo, pts):
             for dy in (-1, 0, 1)
         } - {s}
         assert set(grid.info(s).adjacent) == expected
+
+
+@given(
+    gx=st.integers(1, 4),
+    gy=st.integers(1, 4),
+    halo=st.floats(0.0, 30.0),
+    periodic=st.booleans(),
+    pts=st.lists(
+        st.tuples(st.floats(0.0, 99.999), st.floats(0.0, 99.999)), max_size=40
+    ),
+)
+@settings(max_examples=60, deadline=None)
+def test_border_and_outside_shortcuts_agree_with_the_full_masks(
+    gx, gy, halo, periodic, pts
+):
+    """export_halo scans only near_border rows and export_migrants only outside rows."""
+    grid = Grid((gx, gy), (0.0, 0.0, 100.0, 100.0), halo, (periodic, periodic))
+    x = np.array([p[0] for p in pts], float)
+    y = np.array([p[1] for p in pts], float)
+    region = grid.region(x, y)
+    for s in range(grid.count):
+        own = np.flatnonzero(region == s)
+        near = set(own[grid.near_border(s, x[own], y[own])].tolist())
+        for t in grid.info(s).neighbors:
+            assert set(own[grid.halo_mask(t, x[own], y[own])].tolist()) <= near
+        assert set(grid.outside(s, x, y).tolist()) == set(
+            np.flatnonzero(region != s).tolist()
+        )
