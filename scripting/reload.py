@@ -175,6 +175,15 @@ class ReloadTarget(Protocol):
         ...
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """``(mtime_ns, size, inode)`` of a file, or None when it does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -239,6 +248,7 @@ class _Pending:
 class _Tracked:
     target: ReloadTarget
     hash: str  # of the last content seen (whatever its outcome)
+    waited_empty: bool = False  # an empty read was put off once already
 
 
 _CHANGES = frozenset(
@@ -262,12 +272,12 @@ class _Handler(FileSystemEventHandler):
         # Reads (ours included) raise opened / closed-without-write events: not changes.
         if event.is_directory or event.event_type not in _CHANGES:
             return
-        paths = [event.src_path]
+        kind = event.event_type
+        src = event.src_path
+        self.reloader._touch(src if isinstance(src, str) else src.decode(), kind)
         dest = getattr(event, "dest_path", "")
         if dest:  # atomic save: the target arrives as the move's destination
-            paths.append(dest)
-        for p in paths:
-            self.reloader._touch(p if isinstance(p, str) else p.decode())
+            self.reloader._touch(dest if isinstance(dest, str) else dest.decode(), kind)
 
 
 class HotReloader:
@@ -336,7 +346,10 @@ class HotReloader:
         self.self_test = self_test
         self.history: list[ReloadRecord] = []
         self._tracked: dict[str, _Tracked] = {}
-        self._dirty: dict[str, tuple[float, float]] = {}  # path -> (first, last event)
+        # path -> [first event, last event, a writer may still have it open]
+        self._dirty: dict[str, list[Any]] = {}
+        self._close_events = False  # the observer reports close-after-write
+        self._busy = 0  # paths the reload thread is reading / validating
         self._pending: dict[str, _Pending] = {}
         self._cond = threading.Condition()
         self._dirs: set[str] = set()
@@ -480,14 +493,20 @@ class HotReloader:
 
     # ---------------------------------------------------------------- threads
 
-    def _touch(self, path: str) -> None:
+    def _touch(self, path: str, kind: str = EVENT_TYPE_MODIFIED) -> None:
         key = str(Path(path).resolve())
         now = time.monotonic()
         with self._cond:
+            if kind == EVENT_TYPE_CLOSED:
+                self._close_events = True
             if key not in self._tracked and not self._adopt(key):
                 return
-            first = self._dirty.get(key, (now, now))[0]
-            self._dirty[key] = (first, now)
+            self._tracked[key].waited_empty = False  # a writer is at work again
+            entry = self._dirty.setdefault(key, [now, now, False])
+            entry[1] = now
+            # A modified / created file may still be open for writing (an in-place
+            # save truncates first): wait for its close-after-write event.
+            entry[2] = kind in (EVENT_TYPE_MODIFIED, EVENT_TYPE_CREATED)
             self._cond.notify_all()
 
     def _adopt(self, key: str) -> bool:
@@ -502,8 +521,11 @@ class HotReloader:
     def _due(self, now: float) -> tuple[list[tuple[str, float]], float | None]:
         due: list[tuple[str, float]] = []
         wait: float | None = None
-        for key, (first, last) in list(self._dirty.items()):
-            ready_at = min(last + self.debounce, first + self.max_delay)
+        for key, (first, last, writing) in list(self._dirty.items()):
+            quiet = last + self.debounce
+            if writing and self._close_events:
+                quiet = first + self.max_delay  # unless the writer closes it first
+            ready_at = min(quiet, first + self.max_delay)
             if now >= ready_at:
                 due.append((key, last))
                 del self._dirty[key]
@@ -521,11 +543,15 @@ class HotReloader:
                 if not due:
                     self._cond.wait(wait)
                     continue
+                self._busy = len(due)
             for key, last in due:
                 try:
                     self._process(key, last)
                 except Exception as exc:  # a bug must not kill the watcher
                     self._add(self._rec(key, "?", "", "failed", exc, last))
+                finally:
+                    with self._cond:
+                        self._busy -= 1
 
     def _process(self, key: str, last: float) -> None:
         with self._cond:
@@ -534,29 +560,60 @@ class HotReloader:
             return
         target = tracked.target
         path = Path(key)
+        stamp = _stamp(path)
         try:
-            data = path.read_bytes()
+            data: bytes | None = path.read_bytes()
         except FileNotFoundError:
             data = None
         if data is None:
+            if self._changed_since(key, stamp):
+                return  # it came back: its own events follow
             tracked.hash = ""
             if self.on_delete == "disable":
                 self._queue(_Pending(key, "", target.disable(), last))
             else:
                 self._add(self._rec(key, target.kind, "", "deleted", None, last))
             return
+        if not data and not tracked.waited_empty:
+            # Most likely an in-place save caught between its truncation and its
+            # write (the events lag by a few ms): wait for the writer's close (or
+            # max_delay) before taking an empty file for a new version.
+            tracked.waited_empty = True
+            with self._cond:
+                now = time.monotonic()
+                self._dirty.setdefault(key, [now, now, True])
+                self._cond.notify_all()
+            return
+        tracked.waited_empty = False
         digest = _digest(data)
         if digest == tracked.hash:
-            self._add(self._rec(key, target.kind, digest, "skipped", None, last))
+            if not self._changed_since(key, stamp):
+                self._add(self._rec(key, target.kind, digest, "skipped", None, last))
             return
-        tracked.hash = digest
+        previous, tracked.hash = tracked.hash, digest
         text = data.decode("utf-8", errors="replace")
+        error: Exception | None = None
         try:
             swap = target.validate(path, text)
         except Exception as exc:
-            self._add(self._rec(key, target.kind, digest, "failed", exc, last, text))
+            error = exc
+        if self._changed_since(key, stamp):
+            # A writer started again while we read or validated (its events lag
+            # the write by a few ms): what we read may be a truncated file. Drop
+            # it; the newer version's events bring it back here.
+            tracked.hash = previous
+            return
+        if error is not None:
+            self._add(self._rec(key, target.kind, digest, "failed", error, last, text))
             return
         self._queue(_Pending(key, digest, swap, last, text))
+
+    def _changed_since(self, key: str, stamp: tuple[int, int, int] | None) -> bool:
+        """True when ``key`` got new events or another size / mtime / inode."""
+        with self._cond:
+            if key in self._dirty:
+                return True
+        return _stamp(Path(key)) != stamp
 
     def _queue(self, pending: _Pending) -> None:
         with self._cond:
@@ -656,7 +713,7 @@ class HotReloader:
     def is_idle(self) -> bool:
         """True when no change is waiting for its debounce, validation or swap."""
         with self._cond:
-            return not self._dirty and not self._pending
+            return not self._dirty and not self._pending and not self._busy
 
     def close(self) -> None:
         """Stop watching (joins the observer and reload threads; drops pending swaps)."""
@@ -727,6 +784,20 @@ def _checked_header(engine: ScriptEngine, name: str, text: str) -> Permissions:
     return perms
 
 
+ENTRY_POINTS = ("run", "tick")
+"""Functions a new version must keep when the running one defines them (the entries
+systems and behavior leaves call): a file read while an editor truncates it, or an
+empty save, would otherwise go live and fail every frame."""
+
+
+def _entries(rt: LuaSandbox | PythonScript) -> set[str]:
+    """The :data:`ENTRY_POINTS` a loaded runtime defines as functions."""
+    if isinstance(rt, PythonScript):
+        return {n for n in ENTRY_POINTS if callable(rt._globals.get(n))}
+    kind = rt._rt.execute(b"return function(env, k) return type(rawget(env, k)) end")
+    return {n for n in ENTRY_POINTS if kind(rt._env, n.encode()) == b"function"}
+
+
 def _validate_fresh(
     engine: ScriptEngine,
     name: str,
@@ -734,9 +805,12 @@ def _validate_fresh(
     text: str,
     perms: Permissions,
     reloader: HotReloader,
-) -> None:
-    """Compile and run ``text`` in a fresh sandbox / namespace, then its self-test."""
+    keep: set[str] = frozenset(),  # type: ignore[assignment] # read-only default
+) -> set[str]:
+    """Compile and run ``text`` in a fresh sandbox / namespace, check that it still
+    defines the entry points in ``keep``, run its self-test; returns its entries."""
     test_name = reloader.self_test
+    rt: LuaSandbox | PythonScript
     if kind == "lua":
         box = LuaSandbox(name, engine.limits)
         box.configure(
@@ -749,15 +823,28 @@ def _validate_fresh(
             events=" ".join(perms.events),
         )
         box.load(text)  # compiles and runs the top level
-        test = box._env[test_name.encode()]
-        if test is not None and _lua_call(box, test) is False:
+        rt = box
+    else:
+        rt = PythonScript(name, engine._code_cache)
+        rt.load(text)
+    entries = _entries(rt)
+    missing = sorted(keep - entries)
+    if missing:
+        raise ScriptError(
+            name,
+            f"the new version no longer defines {', '.join(m + '()' for m in missing)}, "
+            "which the running version defines and its system or leaf calls (an "
+            "empty or half-written file looks like this); keep the function",
+        )
+    if isinstance(rt, LuaSandbox):
+        test = rt._env[test_name.encode()]
+        if test is not None and _lua_call(rt, test) is False:
             raise ScriptError(name, f"{test_name}() returned false")
-        return
-    fresh = PythonScript(name, engine._code_cache)
-    fresh.load(text)
-    py_test = fresh._globals.get(test_name)
-    if callable(py_test) and fresh._guarded(py_test) is False:
-        raise ScriptError(name, f"{test_name}() returned False")
+    else:
+        py_test = rt._globals.get(test_name)
+        if callable(py_test) and rt._guarded(py_test) is False:
+            raise ScriptError(name, f"{test_name}() returned False")
+    return entries
 
 
 class _ScriptTarget:
@@ -774,6 +861,8 @@ class _ScriptTarget:
                 "Python scripts (reload isolated ones with engine.load(...))"
             )
         self.kind = script.language
+        assert isinstance(script.runtime, LuaSandbox | PythonScript)
+        self.entries = _entries(script.runtime)
 
     @property
     def engine(self) -> ScriptEngine:
@@ -807,8 +896,16 @@ class _ScriptTarget:
 
     def validate(self, path: Path, text: str) -> Swap:
         perms = self._perms(text)
-        _validate_fresh(self.engine, self.name, self.kind, text, perms, self.reloader)
-        return lambda: self._swap(text, perms)
+        entries = _validate_fresh(
+            self.engine, self.name, self.kind, text, perms, self.reloader, self.entries
+        )
+
+        def swap() -> str:
+            note = self._swap(text, perms)
+            self.entries = entries
+            return note
+
+        return swap
 
     def _swap(self, text: str, perms: Permissions) -> str:
         engine = self.engine

@@ -502,3 +502,17 @@ def test_breakpoints_and_the_runtime_survive_a_reload(
     world.step()
     assert seen == [2]  # the breakpoint still fires, in the new version
     dbg.close()
+
+
+def test_an_emptied_file_never_goes_live(
+    tmp_path: Path, world: World, engine: ScriptEngine
+) -> None:
+    with HotReloader(world, engine, max_delay=0.3) as reloader:
+        f = tmp_path / "hp.lua"
+        start(reloader, f, lua(1))
+        f.write_text("")  # an empty save, or a read between truncate and write
+        step_until(world, lambda: outcomes(reloader, f) == ["failed"])
+        assert "no longer defines run()" in reloader.records(f)[-1].error
+        before = values(world)[0]
+        world.step()
+        assert values(world)[0] == before + 1  # the old version still runs
