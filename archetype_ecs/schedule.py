@@ -39,6 +39,12 @@ class PhasePlan:
     ambiguous: list[tuple[str, str, list[str]]] = field(default_factory=list)
 
 
+# System fields that are run state, kept when a system's declaration is replaced.
+_RUN_STATE = frozenset({"name", "last_run", "runs", "order", "_readers", "_bound"})
+# Fields whose change invalidates the schedule's plans.
+_SCHEDULING = ("access", "phase", "before", "after", "sets")
+
+
 class Schedule:
     """Phases and systems of one world (``world.schedule``).
 
@@ -83,7 +89,9 @@ class Schedule:
         readers) lives on the copy, so one module-level ``@system`` can serve many
         worlds.
         """
-        sys = dataclasses.replace(sys, last_run=0, runs=0, order=-1, _readers={})
+        sys = dataclasses.replace(
+            sys, last_run=0, runs=0, order=-1, _readers={}, _bound={}
+        )
         if sys.name in self._by_name:
             raise ValueError(
                 f"a system named {sys.name!r} is already registered; pass "
@@ -111,6 +119,41 @@ class Schedule:
     def system(self, name: str) -> System:
         """The system registered under ``name``."""
         return self._by_name[name]
+
+    def replace_system(self, new: System) -> System:
+        """Swap in a new declaration for the registered system named ``new.name``.
+
+        The registered copy keeps its run state (``last_run``, ``runs``, order, event
+        readers); body, kind, access, query, phase and ordering come from ``new``.
+        The plans are rebuilt when access, phase or ordering changed. Call between
+        frames (``World.replace_system`` checks that). Returns the registered copy.
+
+        Raises
+        ------
+        KeyError
+            No system of that name is registered (the message lists them).
+        ValueError
+            ``new.phase`` is not a phase of this schedule.
+        """
+        live = self._by_name.get(new.name)
+        if live is None:
+            raise KeyError(
+                f"no system named {new.name!r} to replace; registered: "
+                f"{sorted(self._by_name)} (add it with add_system)"
+            )
+        if new.phase not in self.phases:
+            raise ValueError(
+                f"system {new.name!r}: unknown phase {new.phase!r}; phases are "
+                f"{self.phases} (add one with schedule.add_phase)"
+            )
+        replan = any(getattr(live, a) != getattr(new, a) for a in _SCHEDULING)
+        for f in dataclasses.fields(System):
+            if f.name not in _RUN_STATE:
+                setattr(live, f.name, getattr(new, f.name))
+        live._bound = {}  # access-checked queries of the old declaration
+        if replan:
+            self._plans = None
+        return live
 
     # ------------------------------------------------------------------ planning
 

@@ -108,6 +108,8 @@ class System:
     runs: int = 0
     order: int = -1
     _readers: dict[type, Any] = field(default_factory=dict)
+    # ctx.query(...) arguments -> the access-checked QueryState (same every frame)
+    _bound: dict[tuple[Any, ...], QueryState] = field(default_factory=dict)
 
     @property
     def is_python(self) -> bool:
@@ -414,9 +416,30 @@ class SystemContext:
 
         Views of components the system only reads are read-only.
         """
+        args = (
+            components,
+            tuple(without),
+            tuple(optional),
+            tuple(added),
+            tuple(changed),
+        )
+        key = (id(self._world), *args)
+        state = self.system._bound.get(key)
+        if state is None or state._world is not self._world:
+            state = self._checked_query(*args)
+            self.system._bound[key] = state
+        return BoundQuery(self, state)
+
+    def _checked_query(
+        self,
+        components: tuple[type, ...],
+        without: tuple[type, ...],
+        opt: tuple[type, ...],
+        added: tuple[type, ...],
+        changed: tuple[type, ...],
+    ) -> QueryState:
+        """The world's query for these arguments, after the access checks."""
         acc = self.system.access
-        opt = tuple(optional)
-        added, changed = tuple(added), tuple(changed)
         for c in (*components, *opt, *added, *changed):
             if c not in acc.reads and not acc.exclusive:
                 name = schema_of(c).name
@@ -431,7 +454,7 @@ class SystemContext:
             # Adding tick columns moves no row, but it must not race other systems.
             with self._world._lock:
                 self._world._start_tracking(untracked)
-        state = self._world.query(
+        return self._world.query(
             *components,
             without=without,
             optional=opt,
@@ -439,7 +462,6 @@ class SystemContext:
             changed=changed,
             writable=writable,
         )
-        return BoundQuery(self, state)
 
     def resource(self, kind: type) -> Any:
         """A resource the system declared (``resources=`` or ``resources_mut=``)."""

@@ -1085,6 +1085,27 @@ class World:
         for sys in systems:
             self.schedule.add_system(sys)
 
+    def replace_system(self, new: System) -> System:
+        """Swap in a new declaration for the system named ``new.name`` (hot reload).
+
+        At a sync point only: between frames or from a frame-end hook, never while
+        a phase runs; see :meth:`Schedule.replace_system`. The system's cached query
+        is rebuilt on its next run.
+
+        Raises
+        ------
+        StructuralChangeError
+            Called while a phase runs (from a system or an observer).
+        """
+        if self._phase_active or self._in_observer:
+            raise StructuralChangeError(
+                f"replace_system({new.name!r}) was called while a phase runs; call "
+                "it at a sync point (a frame-end hook, or between world.step() calls)"
+            )
+        live = self.schedule.replace_system(new)
+        self._executor._states.pop(new.name, None)
+        return live
+
     def step(self) -> None:
         """Run one frame: ``Time`` advances, each phase runs, then its sync point.
 

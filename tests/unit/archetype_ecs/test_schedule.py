@@ -443,3 +443,43 @@ def test_repr_html_has_a_row_per_system_and_the_ambiguities() -> None:
     assert "<td>update</td><td>1</td><td>reader</td>" in out
     assert "ambiguous: writer / reader" in out
     assert repr(w.schedule) == w.schedule.render_text()
+
+
+def test_replace_system_swaps_the_body_and_keeps_run_state() -> None:
+    from archetype_ecs import SystemContext, World, system
+    from archetype_ecs.errors import StructuralChangeError
+
+    log: list[str] = []
+
+    @system(name="s")
+    def old(ctx: SystemContext) -> None:
+        log.append("old")
+
+    @system(name="s", phase="post_update")
+    def new(ctx: SystemContext) -> None:
+        log.append("new")
+
+    @system(name="swapper", phase="pre_update")
+    def swapper(ctx: SystemContext) -> None:
+        ctx.world.replace_system(new)  # refused: a phase is running
+
+    w = World()
+    w.add_system(old)
+    w.step()
+    live = w.replace_system(new)
+    assert live is w.schedule.system("s")
+    assert live.runs == 1
+    assert live.phase == "post_update"
+    w.step()
+    assert log == ["old", "new"]
+    assert live.runs == 2
+    w.frame_end_hooks.append(lambda world: world.replace_system(old))
+    w.step()  # the hook swaps the old body back at the frame's end
+    w.frame_end_hooks.clear()
+    w.step()
+    assert log == ["old", "new", "new", "old"]
+    with pytest.raises(KeyError, match="no system named 'nope'"):
+        w.replace_system(system(lambda ctx: None, name="nope"))
+    w.add_system(swapper)
+    with pytest.raises(StructuralChangeError, match="while a phase runs"):
+        w.step()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from archetype_ecs import (
+    SystemContext,
     Time,
     World,
     component,
@@ -487,3 +488,29 @@ def test_module_level_system_in_two_worlds_keeps_separate_state() -> None:
         results.append(list(_module_log))
     assert results[0][0] == (0, [1.0])
     assert results[1] == results[0]
+
+
+def test_one_declaration_in_two_worlds_queries_each_world() -> None:
+    """ctx.query caches the checked query per registered system: never across worlds."""
+    seen: list[tuple[int, int]] = []
+
+    @system(reads=[Position, Velocity])
+    def count(ctx: SystemContext) -> None:
+        a = sum(len(e) for e, _ in ctx.query(Position))
+        b = sum(len(e) for e, _, _ in ctx.query(Position, Velocity))
+        seen.append((a, b))
+
+    w1, w2 = World(), World()
+    w1.spawn_batch({Position: None}, n=3)
+    w2.spawn_batch({Position: None, Velocity: None}, n=5)
+    w1.add_system(count)
+    w2.add_system(count)
+    for _ in range(2):
+        w1.step()
+        w2.step()
+    assert seen == [(3, 0), (5, 5), (3, 0), (5, 5)]
+    # the checks ran once per world: a later undeclared query is still refused
+    registered = w1.schedule.systems[0]
+    assert len(registered._bound) == 2
+    with pytest.raises(UndeclaredAccessError):
+        SystemContext(w1, registered, 0).query(Who)
