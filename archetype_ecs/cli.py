@@ -49,6 +49,8 @@ examples:
   arrow-ecs run examples/my_model.py --frames 200 --param agents=5000
   arrow-ecs run examples/my_model.py --record run.parquet --trace trace.json
   arrow-ecs info saves/final              describe a save folder and check its files
+  arrow-ecs sweep examples/my_model.py --param agents=1000,2000 --seeds 3 --out sweep/
+                                          a parameter sweep on Ray (distributed extra)
 
 `arrow-ecs COMMAND --help` explains each command. Docs: docs/cli.md.
 """
@@ -308,7 +310,25 @@ def _add_demo_parser(sub: Any) -> None:
     _add_run_options(demo, frames=None)
 
 
-def _parser(*, demos: bool) -> argparse.ArgumentParser:
+def _add_sweep_parser(sub: Any, *, full: bool) -> None:
+    """``sweep`` lives in the distributed extra: its options are added (and Ray's
+    package imported) only when the command line asks for it."""
+    if full:
+        try:
+            from archetype_ecs.distributed import add_sweep_parser
+        except ImportError:
+            pass  # reported when the command runs (names the extra to install)
+        else:
+            add_sweep_parser(sub)
+            return
+    p = sub.add_parser(
+        "sweep", help="run a model over a parameter grid and seeds on Ray (extra)"
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+
+
+def _parser(*, demos: bool, sweep: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arrow-ecs",
         description="arrow-ecs: run simulation models on the archetype ECS, and "
@@ -346,6 +366,7 @@ def _parser(*, demos: bool) -> argparse.ArgumentParser:
         _add_demo_parser(sub)
     else:
         sub.add_parser("demo", help="run a gallery model with progress and a summary")
+    _add_sweep_parser(sub, full=sweep)
     info = sub.add_parser(
         "info",
         help="describe a save folder and check its integrity",
@@ -585,6 +606,15 @@ def _format_info(info: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    try:
+        from archetype_ecs.distributed import run_sweep_command
+    except ImportError as exc:
+        print(f"arrow-ecs sweep: {exc}", file=sys.stderr)
+        return 1
+    return run_sweep_command(args)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     info = _save_info(args.dir, verify=args.verify, progress=not args.quiet)
     print(json.dumps(info, indent=2) if args.json else _format_info(info))
@@ -636,9 +666,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments (argparse exits with 2 itself), 130 when interrupted.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(demos="demo" in args_list)
+    parser = _parser(demos="demo" in args_list, sweep="sweep" in args_list)
     args = parser.parse_args(args_list)
-    commands = {"run": _cmd_run, "demo": _cmd_demo, "info": _cmd_info}
+    commands = {
+        "run": _cmd_run,
+        "demo": _cmd_demo,
+        "info": _cmd_info,
+        "sweep": _cmd_sweep,
+    }
     try:
         with warnings.catch_warnings():
             # Frame budget warnings are rate-limited by the budget itself; other

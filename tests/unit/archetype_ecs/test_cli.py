@@ -373,6 +373,7 @@ def test_render_writes_a_gif_or_says_what_is_missing(tmp_path, capsys) -> None:
         (["demo"], ["bounce", "arrow-ecs demo NAME --help"]),
         (["demo", "bounce"], ["--agents INT", "(default: 100000)", "--frames N"]),
         (["info"], ["--no-verify", "integrity", "arrow-ecs info saves/final"]),
+        (["sweep"], ["--param NAME=V1,V2", "--seeds", "--out OUT", "--address"]),
     ],
 )
 def test_help_reads_well_with_examples(capsys, args, expected) -> None:
@@ -380,7 +381,7 @@ def test_help_reads_well_with_examples(capsys, args, expected) -> None:
         main([*args, "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "examples:" in out or args == ["demo", "bounce"]
+    assert "examples:" in out or args in (["demo", "bounce"], ["sweep"])
     for text in expected:
         assert text in out
 
