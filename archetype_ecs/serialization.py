@@ -193,11 +193,15 @@ class _Writer:
 
     def table(self, table: pa.Table, path: Path, file_format: str) -> str:
         digest = _write_table(table, path, file_format)
-        self._pending.append(self._pool.submit(_fsync, path))
+        self.sync(path)
         return digest
 
     def text(self, text: str, path: Path) -> None:
         path.write_text(text)
+        self.sync(path)
+
+    def sync(self, path: Path) -> None:
+        """fsync ``path`` (a file or a folder) on a worker thread."""
         self._pending.append(self._pool.submit(_fsync, path))
 
     def finish(self) -> None:
@@ -350,9 +354,9 @@ def save(
         try:
             manifest = _write_snapshot(world, tmp, file_format, query, writer)
             writer.text(json.dumps(manifest, indent=1), tmp / MANIFEST)
+            writer.sync(tmp)  # the folder's entries, while the files' data syncs
         finally:
             writer.finish()  # every file durable before anything is renamed
-        _fsync(tmp)
         name = _next_snapshot_name(root)
         final = root / name
         tmp.rename(final)
