@@ -6,12 +6,15 @@ stay fast on an idle machine and robust on a loaded one.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archetype_ecs import World
 from archetype_ecs.resources import Time
@@ -516,3 +519,48 @@ def test_an_emptied_file_never_goes_live(
         before = values(world)[0]
         world.step()
         assert values(world)[0] == before + 1  # the old version still runs
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "atomic", "recreate", "same"]),
+        st.sampled_from([0.0, 0.01, 0.08]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@pytest.mark.hypothesis
+@settings(max_examples=6, deadline=None)
+@given(ops=_OPS)
+def test_any_sequence_of_saves_ends_with_the_last_content_running(
+    ops: list[tuple[str, float]],
+) -> None:
+    world = World(seed=0, threads=1)
+    world.spawn_batch({SHp: {"v": np.zeros(2, np.int64)}})
+    engine = ScriptEngine(world, components=[SHp])
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        HotReloader(world, engine) as reloader,
+    ):
+        f = Path(folder) / "hp.lua"
+        start(reloader, f, lua(1))
+        last = 1
+        for k, (op, pause) in enumerate(ops, start=2):
+            if op == "same":
+                f.write_text(lua(last))
+            elif op == "atomic":
+                tmp = Path(folder) / ".hp.lua.new"
+                tmp.write_text(lua(k))
+                tmp.replace(f)
+            else:
+                if op == "recreate":
+                    f.unlink()
+                f.write_text(lua(k))
+            last = k if op != "same" else last
+            time.sleep(pause)
+        step_until(
+            world, lambda: reloader.is_idle() and values(world)[0] // 1000 == last
+        )
+        assert "failed" not in outcomes(reloader, f)
