@@ -4,7 +4,8 @@ plain-Python reference twin.
 Both take the render-list columns as float32 / uint8 arrays already in drawing order
 and paint shapes one after another (later rows on top), testing each pixel centre in
 world coordinates with float64 math, so the kernel and the reference agree pixel for
-pixel. Edges are hard (no anti-aliasing); alpha composites "over" the buffer.
+pixel. Edges are hard (no anti-aliasing); alpha composites "over" the buffer. Rows
+with a non-finite position or radius, a radius <= 0 or an unknown kind are skipped.
 """
 
 from __future__ import annotations
@@ -110,8 +111,10 @@ def rasterize_kernel(
         cx = np.float64(x[k])
         cy = np.float64(y[k])
         r = np.float64(radius[k])
-        if not r > 0.0:
-            continue
+        if not (
+            r > 0.0 and math.isfinite(r) and math.isfinite(cx) and math.isfinite(cy)
+        ):
+            continue  # nothing to draw (and no inf - inf below)
         # Inflated a little so rounding in the box never drops an edge pixel.
         reach = r * (1.4142150 if kd == 1 else 1.000001)
         # Pixel columns / rows whose centre may lie within reach, clipped in float
@@ -199,10 +202,10 @@ def rasterize_reference(
     for k in range(len(columns["kind"])):
         kd = int(columns["kind"][k])
         r = float(np.float32(columns["radius"][k]))
-        if kd > TRIANGLE or not r > 0.0:
-            continue
         cx = float(np.float32(columns["x"][k]))
         cy = float(np.float32(columns["y"][k]))
+        if kd > TRIANGLE or not r > 0.0 or not all(map(math.isfinite, (r, cx, cy))):
+            continue
         rot = float(np.float32(columns["rotation"][k]))
         c, s = (1.0, 0.0) if kd == CIRCLE else (math.cos(rot), math.sin(rot))
         rgba = tuple(int(columns[n][k]) for n in ("r", "g", "b", "a"))
