@@ -71,13 +71,17 @@ class Script:
 
     @property
     def state(self) -> Any:
-        """The persistent state dict of a trusted Python script.
+        """The persistent state of the script.
 
-        ``None`` for Lua and isolated scripts: their state lives inside the sandbox
-        or the worker and is never handed to the host.
+        A trusted Python script's own ``state`` dict (live). For an isolated script,
+        a copy fetched from its worker (JSON-able values; see
+        :meth:`IsolatedPythonScript.read_state`): changing it changes nothing in the
+        worker. ``None`` for Lua scripts.
         """
         if isinstance(self.runtime, PythonScript):
             return self.runtime.state
+        if isinstance(self.runtime, IsolatedPythonScript):
+            return self.runtime.read_state()
         return None
 
 

@@ -131,10 +131,29 @@ class Api:
         if len(self.logs) < 100:
             self.logs.append("\t".join(map(str, parts))[:1000])
 
+def plain(v, depth=4):
+    # a JSON-able copy of the script's state for the host (numbers, text, lists, dicts)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    if depth <= 0:
+        return f"<{type(v).__name__}>"
+    if isinstance(v, np.ndarray):
+        v = v.reshape(-1)[:200].tolist()
+    if isinstance(v, (list, tuple)):
+        return [plain(x, depth - 1) for x in list(v)[:200]]
+    if isinstance(v, dict):
+        return {str(k): plain(x, depth - 1) for k, x in list(v.items())[:200]}
+    return f"<{type(v).__name__}>"
+
 script = None
 while True:
     meta, blob = read()
     try:
+        if meta["op"] == "state":
+            write({"ok": True, "state": plain(script.state if script else {})})
+            continue
         if meta["op"] == "load":
             script = script or PythonScript(meta["name"])
             script.load(meta["source"])
@@ -241,6 +260,18 @@ class IsolatedPythonScript:
             }
             out.append((m, cols))
         return out
+
+    def read_state(self) -> Any:
+        """A copy of the script's ``state`` dict as the worker holds it.
+
+        JSON-able values only (numbers, text, lists, dicts; numpy arrays as lists;
+        anything else as ``"<TypeName>"``), at most 4 levels deep and 200 items per
+        container. ``{}`` when the worker has not started.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return {}
+        reply, _ = self._request({"op": "state"}, b"", None)
+        return reply.get("state", {})
 
     def close(self) -> None:
         """Stop the worker."""

@@ -154,3 +154,31 @@ def test_isolated_undeclared_event_is_refused() -> None:
         assert sc.logs == ["before"]  # lines logged before the failure are kept
     finally:
         eng.close()
+
+
+def test_isolated_script_state_is_readable_from_the_host() -> None:
+    src = """#! reads: SPos
+import numpy as np
+def run(b, ecs):
+    state["calls"] = state.get("calls", 0) + 1
+    state["last"] = b["SPos.x"] * 2
+    state["nested"] = {"t": (1, 2.5, "x"), "obj": {1, 2}}
+"""
+    w = World()
+    w.spawn_batch({SPos: {"x": np.array([1.0, 2.0])}})
+    eng = ScriptEngine(w, components=[SPos])
+    try:
+        sc = eng.load(src, name="st.py", isolated=True)
+        assert sc.state == {}  # no worker yet
+        w.add_system(eng.system(sc))
+        w.run(2)
+        state = sc.state
+        assert state == {
+            "calls": 2,
+            "last": [2.0, 4.0],
+            "nested": {"t": [1, 2.5, "x"], "obj": "<set>"},
+        }
+        state["calls"] = 99  # a copy: the worker's state is unchanged
+        assert sc.state["calls"] == 2
+    finally:
+        eng.close()
