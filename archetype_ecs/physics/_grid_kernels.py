@@ -359,16 +359,20 @@ def _count_pairs_of(
         for cx in range(cx0, cx1 + 1):
             c = cell_id(geom, cx, cy)
             s = cell_start[c]
+            if not fill:  # branch-free, so LLVM can vectorize the count
+                for slot in range(s, s + cell_count[c]):
+                    dx = min_image(sx[slot] - qx, px)
+                    dy = min_image(sy[slot] - qy, py)
+                    k += (dx * dx + dy * dy <= r2) & (order[slot] > i)
+                continue
+            # Branch-free store: write every candidate, advance only on a hit, so
+            # ``out`` needs one slot more than the count (see _pairs_kernel).
             for slot in range(s, s + cell_count[c]):
                 j = order[slot]
-                if j <= i:
-                    continue
                 dx = min_image(sx[slot] - qx, px)
                 dy = min_image(sy[slot] - qy, py)
-                if dx * dx + dy * dy <= r2:
-                    if fill:
-                        out[k] = j
-                    k += 1
+                out[k] = j
+                k += (dx * dx + dy * dy <= r2) & (j > i)
     return k
 
 
@@ -413,19 +417,24 @@ def _pairs_kernel(
     for i in range(n):
         offsets[i + 1] = offsets[i] + counts[i]
     total = offsets[n]
-    pi = np.empty(total, dtype=np.int64)
-    pj = np.empty(total, dtype=np.int64)
+    # Segment i gets one spare slot (at offsets[i] + i) for the branch-free store.
+    padded = np.empty(total + n, dtype=np.int64)
     for k in prange(n):
         i = order[k]
-        a = offsets[i]
-        b = offsets[i + 1]
-        seg = pj[a:b]
+        a = offsets[i] + i
+        seg = padded[a : a + counts[i] + 1]
         _count_pairs_of(
             geom, cell_start, cell_count, order, sx, sy, i, sx[k], sy[k], r, seg, True
         )
-        _insertion_sort(seg)
+    pi = np.empty(total, dtype=np.int64)
+    pj = np.empty(total, dtype=np.int64)
+    for i in prange(n):
+        a = offsets[i]
+        b = offsets[i + 1]
         for s in range(a, b):
+            pj[s] = padded[s + i]
             pi[s] = i
+        _insertion_sort(pj[a:b])
     return pi, pj
 
 
