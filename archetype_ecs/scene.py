@@ -282,11 +282,15 @@ def _scene_root(staging: World, path: Path) -> int:
     everyone = staging.query().entities()
     if not len(everyone):
         raise SceneError(f"scene {path} holds no entities; save one with save_scene")
-    with_parent = staging.query(ChildOf).entities()
-    roots = np.setdiff1d(everyone, with_parent)
+    children = staging.query(ChildOf).entities()
+    parents = staging.get_batch(children, ChildOf)["parent"]
+    # A parent outside the file (0 after a query save's remap) makes a root too.
+    has_parent = (parents != 0) & staging.is_alive_batch(parents)
+    roots = np.setdiff1d(everyone, children[has_parent])
     if len(roots) != 1:
         raise SceneError(
-            f"scene {path} has {len(roots)} root entities (entities without ChildOf); "
+            f"scene {path} has {len(roots)} root entities (entities without a parent "
+            "in the file); "
             "a scene has exactly one root: parent the others to it, or save a subtree "
             "with save_scene(world, root, path)"
         )

@@ -455,3 +455,16 @@ def test_manager_load_accepts_components_the_world_lacks(scene_dir: Path) -> Non
     )
     w.step()
     check_copy(w, int(inst.roots[0]))
+
+
+def test_a_query_save_of_a_subtree_is_a_scene(tmp_path: Path) -> None:
+    w, car, _, _ = car_world()
+    w.remove(w.component(car, ChildOf).parent, Hp)  # the car's parent: not saved
+    save(w, tmp_path / "q", query=w.query(Hp, optional=[ChildOf, Driver, Link]))
+    sc = Scene.open(tmp_path / "q", components=[Hp, Driver, Link])
+    assert len(sc) == 6
+    target = World(threads=1)
+    (root,) = sc.instantiate(target)
+    assert not target.has(root, ChildOf)
+    assert len(hierarchy(target).children(root)) == 5
+    assert target.component(root, Driver).seat in hierarchy(target).children(root)
