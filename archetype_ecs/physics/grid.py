@@ -45,7 +45,6 @@ from archetype_ecs.physics.errors import GridError
 
 __all__ = [
     "Grid",
-    "GridError",
     "build_grid",
     "cell_id",
     "cell_range",
