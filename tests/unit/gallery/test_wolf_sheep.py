@@ -342,3 +342,20 @@ def test_ranks_in_cell_count_from_zero_in_key_order(
     for i, r in zip(order.tolist(), rank.tolist(), strict=True):
         assert r == seen.get(rows[i][0], 0)
         seen[rows[i][0]] = r + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "params"), [(2, {}), (4, LIVELY)])
+def test_long_runs_match_the_reference_through_extinction(
+    seed: int, params: dict[str, Any]
+) -> None:
+    # 150 frames: with Mesa's defaults the sheep, then the wolves die out, and the
+    # grass covers the grid again (empty species tables on every path).
+    world = build(seed=seed, threads=2, **params)
+    ref = ReferenceWolfSheep(seed=seed, **params)
+    for frame in range(1, 151):
+        world.step()
+        ref.step()
+        assert populations(world) == ref.populations(), f"frame {frame}"
+    assert_matches(world, ref, 150)
+    world.close()
