@@ -184,7 +184,7 @@ class Profiler:
         self.trace_frames = trace_frames
         self._max_spans = max_spans
         self._stats: dict[tuple[str, str, str], _Stat] = {}
-        self._spans: deque[Span] = deque(maxlen=max_spans)
+        self._spans: deque[tuple[Any, ...]] = deque(maxlen=max_spans)
         self._frames: deque[tuple[int, int, int]] = deque(maxlen=trace_frames)
         self._frame_stat = _Stat(FRAME_KIND, FRAME_KIND, "", python=False)
         #: Called as ``listener(frame, start_ns, end_ns)`` after each frame is marked
@@ -262,8 +262,10 @@ class Profiler:
                 stat = self._stats[key] = _Stat(kind, name, phase, python=python)
             stat.python = python
             stat.add(end_ns - start_ns, rows, self.window)
+            # a plain tuple (a NamedTuple costs ~4x as much to build); made a Span
+            # when read
             self._spans.append(
-                Span(kind, name, phase, start_ns, end_ns, thread, rows, python)
+                (kind, name, phase, start_ns, end_ns, thread, rows, python)
             )
 
     @contextmanager
@@ -317,7 +319,7 @@ class Profiler:
             if len(self._frames) == self.trace_frames:
                 cutoff = self._frames[0][1]
                 spans = self._spans
-                while spans and spans[0].start_ns < cutoff:
+                while spans and spans[0][3] < cutoff:  # start_ns
                     spans.popleft()
         for listener in self.frame_listeners:
             listener(frame, start_ns, end_ns)
@@ -339,7 +341,7 @@ class Profiler:
     def spans(self) -> list[Span]:
         """The buffered spans, oldest first (a copy)."""
         with self._lock:
-            return list(self._spans)
+            return [Span._make(t) for t in self._spans]
 
     def frames(self) -> list[tuple[int, int, int]]:
         """The buffered frame marks ``(frame, start_ns, end_ns)``, oldest first."""
