@@ -87,6 +87,11 @@ def _atomic_write(path: Path, write: Any) -> None:
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        # mkstemp makes the file owner-only; give it the permissions a plain open()
+        # would (0666 minus the umask), like any other output file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             write(f)
         Path(tmp).replace(path)

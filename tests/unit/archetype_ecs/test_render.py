@@ -7,6 +7,7 @@ Frames are small (a 20x20 view of a 10x10 world: one pixel = 0.5 world units, pi
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -377,6 +378,9 @@ def test_png_round_trips_and_repr_png_shows_the_frame(
     assert data is not None
     assert data.startswith(b"\x89PNG")
     assert renderer.render(w)[0]._repr_png_() is None  # a row is not an image
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     with pytest.raises(RenderError, match="does not exist"):
         renderer.png(tmp_path / "missing" / "f.png", w)
 
