@@ -30,7 +30,7 @@ from behaviors.nodes import Leaf, Status
 from behaviors.serialization import loads
 from behaviors.tick import behavior_system
 from behaviors.tree import BehaviorTree, TreeError, _state_component
-from scripting.reload import HotReloader, Swap, replace_system
+from scripting.reload import HotReloader, Swap
 
 __all__ = ["TreeFile", "node_map", "remap_state", "watch_tree"]
 
@@ -189,7 +189,7 @@ class TreeFile:
             else:
                 world.remove_batch(ids, old_c)
                 world.insert_batch(ids, new_c, values)
-        replace_system(world, made)
+        world.replace_system(made)
         self.tree, self.compiled = new_t, ct
         n_kept = int(kept.sum())
         return f"agents kept their place: {n_kept}, reset: {len(ids) - n_kept}"

@@ -78,7 +78,6 @@ __all__ = [
     "ReloadTarget",
     "Swap",
     "error_line",
-    "replace_system",
 ]
 
 _SUFFIXES = (".lua", ".py")
@@ -1057,34 +1056,7 @@ def _systems_of(module: types.ModuleType, path: Path) -> list[System]:
     return found
 
 
-_DECLARED = [
-    f.name
-    for f in dataclasses.fields(System)
-    if f.name not in ("name", "last_run", "runs", "order", "_readers")
-]
-_SCHEDULING = ("access", "phase", "before", "after", "sets")
 _QUERY = ("query", "without", "optional", "added", "changed")
-
-
-def replace_system(world: World, new: System) -> None:
-    """Swap the declaration of the registered system named ``new.name`` in place.
-
-    The registered copy keeps its run state (``last_run``, ``runs``, order, event
-    readers); body, kind, access, query and ordering come from ``new``. Plans are
-    rebuilt when the access or ordering changed, and the system's cached query when
-    its query changed. Call between frames.
-    """
-    live = world.schedule.system(new.name)
-    replan = any(getattr(live, a) != getattr(new, a) for a in _SCHEDULING)
-    requery = any(getattr(live, a) != getattr(new, a) for a in _QUERY)
-    for attr in _DECLARED:
-        setattr(live, attr, getattr(new, attr))
-    # No Schedule / Executor API replaces a system yet (requested in
-    # core_requests.md): invalidate their caches by hand.
-    if replan:
-        world.schedule._plans = None
-    if requery:
-        world._executor._states.pop(new.name, None)
 
 
 class _SystemsTarget:
@@ -1150,7 +1122,7 @@ class _SystemsTarget:
             added, swapped = [], []
             for s in systems:
                 if s.name in world.schedule._by_name:
-                    replace_system(world, s)
+                    world.replace_system(s)
                     swapped.append(s.name)
                 else:
                     world.add_system(s)

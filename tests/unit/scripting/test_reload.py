@@ -22,7 +22,7 @@ from scripting import ScriptEngine
 from scripting.reload import HotReloader, ReloadError, ReloadRecord, error_line
 from tests.unit.scripting._components import SHp
 
-TIMEOUT = 20.0  # seconds; generous for a loaded 2-core machine
+TIMEOUT = 60.0  # seconds; only a failing test waits this long (loaded 2-core box)
 
 
 def lua(value: int, extra: str = "") -> str:
@@ -59,7 +59,13 @@ def step_until(
         if done():
             return
         time.sleep(0.002)
-    raise AssertionError(f"condition not met within {timeout} s")
+    history = [
+        (r.outcome, Path(r.file).name, r.error[:300])
+        for hook in world.frame_end_hooks
+        if isinstance(getattr(hook, "__self__", None), HotReloader)
+        for r in hook.__self__.history
+    ]
+    raise AssertionError(f"condition not met within {timeout} s; history: {history}")
 
 
 def wait_for(done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
@@ -69,6 +75,16 @@ def wait_for(done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.002)
+
+
+def count(reloader: HotReloader, path: Path, outcome: str) -> int:
+    """How many records of ``path`` have ``outcome``."""
+    return outcomes(reloader, path).count(outcome)
+
+
+def last(reloader: HotReloader, path: Path, outcome: str) -> ReloadRecord:
+    """The latest record of ``path`` with ``outcome``."""
+    return [r for r in reloader.records(path) if r.outcome == outcome][-1]
 
 
 def outcomes(reloader: HotReloader, path: Path) -> list[str]:

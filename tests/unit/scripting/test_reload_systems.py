@@ -12,7 +12,7 @@ from archetype_ecs import World
 from archetype_ecs.resources import Time
 from scripting.reload import HotReloader, ReloadError
 from tests.unit.scripting._components import SHp
-from tests.unit.scripting.test_reload import outcomes, step_until
+from tests.unit.scripting.test_reload import count, last, outcomes, step_until
 
 MODULE = """
 from archetype_ecs import njit, system
@@ -60,7 +60,8 @@ def test_numba_system_module_swaps_and_a_broken_one_keeps_the_old(
     assert hp(world) == [1, 1, 1]
 
     f.write_text(module(10))
-    step_until(world, lambda: outcomes(reloader, f) == ["reloaded"])
+    step_until(world, lambda: count(reloader, f, "reloaded") == 1)
+    assert "failed" not in outcomes(reloader, f)
     before = hp(world)[0]
     world.step()
     assert hp(world)[0] == before + 10  # the new kernel runs
@@ -68,12 +69,12 @@ def test_numba_system_module_swaps_and_a_broken_one_keeps_the_old(
     assert live.runs == world.resource(Time).frame  # run state kept by the swap
     # compiled ahead for the running signature: the first run did not add one
     assert len(live.fn.signatures) == 1
-    assert "swapped ['bump']" in reloader.records(f)[-1].detail
+    assert "swapped ['bump']" in last(reloader, f, "reloaded").detail
 
     # a typing error (compile fails): the old kernel keeps running
     f.write_text(module(10).replace("+= 10", "+= undefined_name"))
-    step_until(world, lambda: outcomes(reloader, f)[-1:] == ["failed"])
-    rec = reloader.records(f)[-1]
+    step_until(world, lambda: count(reloader, f, "failed") == 1)
+    rec = last(reloader, f, "failed")
     assert "undefined_name" in rec.error
     assert rec.line == 10
     before = hp(world)[0]
@@ -82,8 +83,8 @@ def test_numba_system_module_swaps_and_a_broken_one_keeps_the_old(
 
     # an import-time error, with its line
     f.write_text(module(10, "\nraise RuntimeError('boom')\n"))
-    step_until(world, lambda: outcomes(reloader, f).count("failed") == 2)
-    rec = reloader.records(f)[-1]
+    step_until(world, lambda: count(reloader, f, "failed") == 2)
+    rec = last(reloader, f, "failed")
     assert "boom" in rec.error
     assert rec.line == 12
     before = hp(world)[0]
@@ -105,8 +106,9 @@ def test_systems_module_adds_new_systems_and_keeps_removed_ones(
         "double = system(double, reads=[SHp])\n"
     )
     f.write_text(module(1, extra).replace("def bump", "def bump2"))
-    step_until(world, lambda: outcomes(reloader, f) == ["reloaded"])
-    detail = reloader.records(f)[-1].detail
+    step_until(world, lambda: count(reloader, f, "reloaded") == 1)
+    assert "failed" not in outcomes(reloader, f)
+    detail = last(reloader, f, "reloaded").detail
     assert "added ['bump2', 'double']" in detail
     assert "kept (gone from the file) ['bump']" in detail
     before = hp(world)[0]
@@ -130,8 +132,8 @@ def test_a_component_declared_in_the_reloaded_module_is_refused(
     world.spawn_batch({comp: {"v": np.zeros(2, np.int64)}})
     world.step()
     f.write_text(src.replace("+= 1", "+= 2"))
-    step_until(world, lambda: outcomes(reloader, f) == ["failed"])
-    assert "move the component declarations" in reloader.records(f)[-1].error
+    step_until(world, lambda: count(reloader, f, "failed") == 1)
+    assert "move the component declarations" in last(reloader, f, "failed").error
 
 
 def test_a_module_without_systems_is_refused(

@@ -17,7 +17,7 @@ from behaviors import Action, BehaviorTree, Condition, Sequence, add_agents
 from behaviors.leaves import LeafRegistry, leaf
 from behaviors.reload import node_map, remap_state, watch_tree
 from scripting.reload import HotReloader
-from tests.unit.scripting.test_reload import outcomes, step_until
+from tests.unit.scripting.test_reload import count, last, outcomes, step_until
 
 K = 4  # leaf codes 0..3
 
@@ -125,8 +125,9 @@ def test_edit_keeping_the_running_node_keeps_agents_in_place(
             node("Action", "rl_act", 2),
         )
     )
-    step_until(world, lambda: outcomes(reloader, f) == ["reloaded"])
-    rec = reloader.records(f)[-1]
+    step_until(world, lambda: count(reloader, f, "reloaded") == 1)
+    assert "failed" not in outcomes(reloader, f)
+    rec = last(reloader, f, "reloaded")
     assert rec.detail == "agents kept their place: 4, reset: 0"
     assert handle.tree.n_nodes == 4
     new_state = handle.tree.state_component
@@ -162,8 +163,11 @@ def test_edit_removing_the_running_node_resets_those_agents(
     f.write_text(
         tree_json(node("Condition", "rl_cond", 0), node("Action", "rl_other", 3))
     )
-    step_until(world, lambda: outcomes(reloader, f) == ["reloaded"])
-    assert reloader.records(f)[-1].detail == "agents kept their place: 2, reset: 2"
+    step_until(world, lambda: count(reloader, f, "reloaded") == 1)
+    assert "failed" not in outcomes(reloader, f)
+    assert (
+        last(reloader, f, "reloaded").detail == "agents kept their place: 2, reset: 2"
+    )
     assert handle.tree.state_component is state  # same width: same component
     st = world.get_batch(ids, state)
     assert st["status"][:2].tolist() == [[0, 0, 0]] * 2  # reset
@@ -185,19 +189,18 @@ def test_bad_tree_files_keep_the_running_tree(
     ids = spawn(world, handle, 2, running=0)
     world.step()
     f.write_text(V1.replace('"children"', '"children" "oops"', 1))  # malformed
-    step_until(world, lambda: outcomes(reloader, f) == ["failed"])
-    rec = reloader.records(f)[-1]
+    step_until(world, lambda: count(reloader, f, "failed") == 1)
+    rec = last(reloader, f, "failed")
     assert "malformed" in rec.error
     assert rec.line == 8
     f.write_text(tree_json(node("Action", "no_such_leaf", 0)))  # unknown leaf
-    step_until(world, lambda: outcomes(reloader, f) == ["failed", "failed"])
-    assert "no_such_leaf" in reloader.records(f)[-1].error
+    step_until(world, lambda: count(reloader, f, "failed") == 2)
+    assert "no_such_leaf" in last(reloader, f, "failed").error
     renamed = json.loads(V1)
     renamed["name"] = "other"
     f.write_text(json.dumps(renamed))
-    step_until(world, lambda: len(outcomes(reloader, f)) == 3)
-    assert outcomes(reloader, f)[-1] == "failed"
-    assert "tree name changed" in reloader.records(f)[-1].error
+    step_until(world, lambda: count(reloader, f, "failed") == 3)
+    assert "tree name changed" in last(reloader, f, "failed").error
     before = counts(world, ids).copy()
     world.step()
     assert (counts(world, ids) - before)[:, :2].tolist() == [[1, 1]] * 2  # v1 runs
