@@ -182,3 +182,24 @@ def run(b, ecs):
         assert sc.state["calls"] == 2
     finally:
         eng.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="needs Linux /proc")
+def test_the_worker_runs_under_its_os_limits(worker: IsolatedPythonScript) -> None:
+    """The kernel's view of the live worker: no new processes, files or writes.
+
+    (RLIMIT_NPROC does not bind root: under root, fork is stopped by the guard rails
+    only; as any other user the kernel refuses it too.)
+    """
+    run(worker, "    return None")
+    assert worker._proc is not None
+    limits = Path(f"/proc/{worker._proc.pid}/limits").read_text().splitlines()
+    table = {line[:26].strip(): line[26:].split()[:2] for line in limits[1:]}
+    assert table["Max processes"] == ["0", "0"]
+    assert table["Max open files"] == ["3", "3"]
+    assert table["Max file size"] == ["0", "0"]
+    assert table["Max core file size"] == ["0", "0"]
+    assert table["Max cpu time"] == [str(worker.limits.cpu_seconds)] * 2
+    assert table["Max address space"] == [str(worker.limits.memory)] * 2
+    env = Path(f"/proc/{worker._proc.pid}/environ").read_bytes()
+    assert env == b""  # an empty environment
