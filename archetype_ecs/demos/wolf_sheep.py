@@ -45,6 +45,7 @@ from archetype_ecs import (
     World,
     bool_,
     component,
+    f32,
     f64,
     i32,
     i64,
@@ -71,6 +72,7 @@ __all__ = [
     "GRASS_LUA",
     "PARAMS",
     "RECORD",
+    "RENDER",
     "Animal",
     "Cell",
     "Energy",
@@ -80,6 +82,7 @@ __all__ = [
     "Pasture",
     "ReferenceWolfSheep",
     "Senses",
+    "Spot",
     "Sheep",
     "Wolf",
     "build",
@@ -202,6 +205,14 @@ class Grass:
     fully_grown: bool_ = False
     regrow_at: i32 = 0
     grazed: bool_ = False
+
+
+@component
+class Spot:
+    """Where the renderer draws an entity: the centre of its cell (``--render``)."""
+
+    x: f32 = 0.0
+    y: f32 = 0.0
 
 
 @dataclass
@@ -668,6 +679,7 @@ def _fates_system(
             tag: None,
         }
         spawn.update(dict.fromkeys(states))
+        spawn.update(_looks("wolf" if tag is Wolf else "sheep", x, y))
         ctx.commands.spawn_batch(spawn, n=n)
 
     fates.__name__ = name
@@ -680,6 +692,80 @@ def _fates_system(
         resources_mut=[Pasture],
         commands=True,
         after=[after],
+    )
+
+
+# ---------------------------------------------------------------- rendering
+
+RENDER: dict[str, Any] = {
+    "width": 480,
+    "height": 480,
+    "position": Spot,
+    "background": (150, 115, 70, 255),
+}
+"""How ``--render out.gif`` draws the model: green grown grass on brown soil, white
+sheep (circles), dark wolves (triangles). Entities get the render components only
+when the ``render`` extra (Pillow) is installed; the simulation is the same."""
+
+# Per kind: shape, half-extent (cells), color, layer.
+LOOKS: dict[str, tuple[str, float, tuple[int, int, int, int], int]] = {
+    "grass": ("square", 0.5, (70, 150, 50, 255), 0),
+    "sheep": ("circle", 0.3, (245, 245, 245, 255), 1),
+    "wolf": ("triangle", 0.42, (35, 35, 35, 255), 2),
+}
+# A bare patch is drawn in the soil's color (drawn, so the fitted view is the grid).
+BARE = (150, 115, 70, 255)
+
+
+def _looks(
+    kind: str, x: Array, y: Array, grown: Array | None = None
+) -> dict[type, Any]:
+    """Render components of ``len(x)`` entities of ``kind``; ``{}`` without Pillow."""
+    try:
+        from archetype_ecs.render import Color, Layer, Shape, Size, shape_kind
+    except ImportError:  # no render extra: the model runs, it just cannot be drawn
+        return {}
+    shape, radius, rgba, layer = LOOKS[kind]
+    n = len(x)
+    color = np.tile(np.array(rgba, np.uint8), (n, 1))
+    if grown is not None:
+        color[~np.asarray(grown, np.bool_)] = BARE
+    return {
+        Spot: {
+            "x": np.asarray(x, np.float32) + np.float32(0.5),
+            "y": np.asarray(y, np.float32) + np.float32(0.5),
+        },
+        Shape: {"kind": np.full(n, int(shape_kind(shape)), np.uint8)},
+        Size: {"radius": np.full(n, radius, np.float32)},
+        Color: {k: color[:, j] for j, k in enumerate("rgba")},
+        Layer: {"value": np.full(n, layer, np.int32)},
+    }
+
+
+def _render_system() -> System | None:
+    """A system in the ``render`` phase that moves the animals' ``Spot`` to their
+    cells and colors the grass (None without the render extra)."""
+    try:
+        from archetype_ecs.render import Color
+    except ImportError:
+        return None
+
+    def render_looks(ctx: SystemContext) -> None:
+        for _, cell, spot, _ in ctx.query(Cell, Spot, Animal):
+            spot.x[:] = cell.x + np.float32(0.5)
+            spot.y[:] = cell.y + np.float32(0.5)
+        grown_rgb, bare_rgb = LOOKS["grass"][2], BARE
+        for _, grass, color in ctx.query(Grass, Color):
+            for j, k in enumerate("rgb"):
+                getattr(color, k)[:] = np.where(
+                    grass.fully_grown, grown_rgb[j], bare_rgb[j]
+                )
+
+    return system(
+        render_looks,
+        phase="render",
+        reads=[Cell, Animal, Grass],
+        writes=[Spot, Color],
     )
 
 
@@ -780,6 +866,7 @@ def _spawn_animals(
         tag: None,
     }
     spawn.update({t.state_component: None for t in trees})
+    spawn.update(_looks("wolf" if tag is Wolf else "sheep", x, y))
     world.spawn_batch(spawn, n=len(uids))
 
 
@@ -832,16 +919,16 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
     world.schedule.add_phase("sheep", after="update")
     world.schedule.add_phase("wolves", after="sheep")
     world.schedule.add_phase("grass", after="wolves")
+    world.schedule.add_phase("render", after="grass")
 
     grown, countdown = initial_grass(seed, w, h, p["grass_regrowth_time"])
     cells = np.arange(w * h)
+    gx, gy = (cells % w).astype(np.int32), (cells // w).astype(np.int32)
     world.spawn_batch(
         {
-            Cell: {
-                "x": (cells % w).astype(np.int32),
-                "y": (cells // w).astype(np.int32),
-            },
+            Cell: {"x": gx, "y": gy},
             Grass: {"fully_grown": grown, "regrow_at": countdown},
+            **_looks("grass", gx, gy, grown),
         }
     )
     ns, nw = p["initial_sheep"], p["initial_wolves"]
@@ -894,6 +981,9 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
     world.add_system(
         engine.system(engine.load(GRASS_LUA, name="grass.lua"), phase="grass")
     )
+    looks = _render_system()
+    if looks is not None:
+        world.add_system(looks)
     world.frame_end_hooks.append(_census)
     return world
 

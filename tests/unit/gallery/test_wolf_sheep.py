@@ -359,3 +359,46 @@ def test_long_runs_match_the_reference_through_extinction(
         assert populations(world) == ref.populations(), f"frame {frame}"
     assert_matches(world, ref, 150)
     world.close()
+
+
+def test_render_draws_grass_soil_sheep_and_wolves() -> None:
+    render = pytest.importorskip("archetype_ecs.render")
+    world = build(seed=4, width=12, height=9, initial_sheep=15, initial_wolves=6)
+    world.run(3)
+    px = 10  # pixels per cell
+    r = render.Renderer(
+        **{
+            **wolf_sheep.RENDER,
+            "width": 12 * px,
+            "height": 9 * px,
+            "bounds": (0, 0, 12, 9),
+        }
+    )
+    frame = np.asarray(r.render(world))
+    grown, _ = grass_state(world)
+
+    def centre(x: int, y: int) -> list[int]:
+        return frame[(9 - y) * px - px // 2, x * px + px // 2].tolist()
+
+    st_ = animal_state(world)
+    wolves = {
+        (x, y) for x, y, w in zip(st_["x"], st_["y"], st_["wolf"], strict=True) if w
+    }
+    sheep = {
+        (x, y) for x, y, w in zip(st_["x"], st_["y"], st_["wolf"], strict=True) if not w
+    }
+    for c, is_grown in enumerate(grown):
+        x, y = c % 12, c // 12
+        if (x, y) in wolves:
+            expected = [*wolf_sheep.LOOKS["wolf"][2]]
+        elif (x, y) in sheep:
+            expected = [*wolf_sheep.LOOKS["sheep"][2]]
+        else:
+            expected = [
+                *(wolf_sheep.LOOKS["grass"][2] if is_grown else wolf_sheep.BARE)
+            ]
+        assert centre(x, y) == expected, (x, y)
+    assert wolves
+    assert sheep
+    assert any(grown)
+    assert not all(grown)
