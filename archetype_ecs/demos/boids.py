@@ -60,6 +60,7 @@ __all__ = [
     "steer_reference",
     "steer_sequential_kernel",
     "steer_simultaneous_kernel",
+    "steer_simultaneous_serial",
     "summary",
 ]
 
@@ -274,6 +275,9 @@ def _steer_simultaneous(
 steer_simultaneous_kernel = njit(_steer_simultaneous, parallel=True)
 """New velocities of all boids into ``out_vx`` / ``out_vy``, every boid reading the
 frame-start ``vx`` / ``vy`` (parallel over boids; order-independent)."""
+steer_simultaneous_serial = njit(_steer_simultaneous)
+"""The same code on the calling thread (for small flocks; identical results)."""
+PARALLEL_MIN = 20_000
 
 
 @njit
@@ -396,7 +400,12 @@ def flock(ctx: SystemContext) -> None:
     else:
         out_vx = np.empty(grid.n)
         out_vy = np.empty(grid.n)
-        steer_simultaneous_kernel(grid.x, grid.y, vx, vy, *args, out_vx, out_vy)
+        steer = (
+            steer_simultaneous_kernel
+            if grid.n >= PARALLEL_MIN
+            else steer_simultaneous_serial
+        )
+        steer(grid.x, grid.y, vx, vy, *args, out_vx, out_vy)
     for idx, vel in parts:
         vel.x[:] = out_vx[idx]
         vel.y[:] = out_vy[idx]

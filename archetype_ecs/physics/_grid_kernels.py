@@ -17,6 +17,7 @@ import numpy as np
 from archetype_ecs._jit import njit, prange
 
 __all__ = [
+    "PARALLEL_MIN",
     "GEOM_IX",
     "GEOM_IY",
     "GEOM_NX",
@@ -32,11 +33,14 @@ __all__ = [
     "cell_y",
     "count_radius",
     "count_radius_batch_kernel",
+    "count_radius_batch_serial",
     "min_image",
     "min_image_reference",
     "neighbors_batch_kernel",
+    "neighbors_batch_serial",
     "neighbors_reference",
     "pairs_kernel",
+    "pairs_serial",
     "pairs_reference",
     "query_radius",
 ]
@@ -451,10 +455,16 @@ def _insertion_sort(a: Array) -> None:
         a[m + 1] = v
 
 
-# Parallel kernels (prange over queries / points; each writes only its own outputs).
+# Parallel kernels (prange over queries / points; each writes only its own outputs,
+# so they return the same arrays on any number of threads), and serial builds of the
+# same code for small inputs, where starting Numba's threads costs more than it saves.
+PARALLEL_MIN = 20_000
 count_radius_batch_kernel = njit(_count_radius_batch_kernel, parallel=True)
 neighbors_batch_kernel = njit(_neighbors_batch_kernel, parallel=True)
 pairs_kernel = njit(_pairs_kernel, parallel=True)
+count_radius_batch_serial = njit(_count_radius_batch_kernel)
+neighbors_batch_serial = njit(_neighbors_batch_kernel)
+pairs_serial = njit(_pairs_kernel)
 
 
 def min_image_reference(d: Array, period: float) -> Array:

@@ -26,6 +26,7 @@ from archetype_ecs.physics._grid_kernels import (
     GEOM_OY,
     GEOM_PX,
     GEOM_PY,
+    PARALLEL_MIN,
     build_grid_kernel,
     cell_id,
     cell_range,
@@ -33,12 +34,15 @@ from archetype_ecs.physics._grid_kernels import (
     cell_y,
     count_radius,
     count_radius_batch_kernel,
+    count_radius_batch_serial,
     min_image,
     min_image_reference,
     neighbors_batch_kernel,
+    neighbors_batch_serial,
     neighbors_reference,
     pairs_kernel,
     pairs_reference,
+    pairs_serial,
     query_radius,
 )
 from archetype_ecs.physics.errors import GridError
@@ -195,7 +199,9 @@ class Grid:
         """
         r = _check_radius(r)
         qx, qy, perm = self._queries(qx, qy)
-        offsets, indices = neighbors_batch_kernel(*self.arrays(), qx, qy, perm, r, sort)
+        big = qx.shape[0] >= PARALLEL_MIN
+        kernel = neighbors_batch_kernel if big else neighbors_batch_serial
+        offsets, indices = kernel(*self.arrays(), qx, qy, perm, r, sort)
         return offsets, indices
 
     def count_batch(
@@ -206,7 +212,9 @@ class Grid:
         r = _check_radius(r)
         qx, qy, perm = self._queries(qx, qy)
         counts = np.empty(qx.shape[0], dtype=np.int64)
-        count_radius_batch_kernel(*self.arrays(), qx, qy, perm, r, counts)
+        big = qx.shape[0] >= PARALLEL_MIN
+        kernel = count_radius_batch_kernel if big else count_radius_batch_serial
+        kernel(*self.arrays(), qx, qy, perm, r, counts)
         return counts
 
     def pairs(self, r: float) -> tuple[Array, Array]:
@@ -226,7 +234,8 @@ class Grid:
         [[0], [1]]
         """
         r = _check_radius(r)
-        pi, pj = pairs_kernel(*self.arrays(), self.x, self.y, r)
+        kernel = pairs_kernel if self.n >= PARALLEL_MIN else pairs_serial
+        pi, pj = kernel(*self.arrays(), self.x, self.y, r)
         return pi, pj
 
     def _queries(

@@ -37,6 +37,7 @@ def arrays(n: int, elements: st.SearchStrategy[float] = FLOATS) -> st.SearchStra
     )
 
 
+@settings(max_examples=100)
 @given(st.integers(0, 30).flatmap(lambda n: st.tuples(*[arrays(n)] * 8)), st.data())
 def test_integrate_kernel_equals_reference(cols, data) -> None:  # type: ignore[no-untyped-def]
     x, y, vx, vy, ax, ay, fx, fy = cols
@@ -64,6 +65,7 @@ def test_integrate_kernel_equals_reference(cols, data) -> None:  # type: ignore[
         assert np.array_equal(a, b)
 
 
+@settings(max_examples=100)
 @given(
     st.integers(0, 30).flatmap(
         lambda n: st.tuples(*[arrays(n, st.floats(-300, 300))] * 4)

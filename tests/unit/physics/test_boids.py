@@ -46,6 +46,17 @@ def test_grid_kernel_equals_brute_force_bit_for_bit(cell: float, seed: int) -> N
     assert not np.array_equal(got[0], vx)  # it really steered
 
 
+def test_parallel_and_serial_steering_agree() -> None:
+    x, y, vx, vy = _flock(600, 20.0, 6)
+    g = build_grid(x, y, 3.0, bounds=(0, 0, 20, 20), periodic=True)
+    a = (np.empty(600), np.empty(600))
+    b = (np.empty(600), np.empty(600))
+    boids.steer_simultaneous_kernel(g.x, g.y, vx, vy, *g.arrays(), PARAMS, *a)
+    boids.steer_simultaneous_serial(g.x, g.y, vx, vy, *g.arrays(), PARAMS, *b)
+    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
+
+
 def test_simultaneous_update_does_not_depend_on_storage_order() -> None:
     x, y, vx, vy = _flock(500, 25.0, 3)
     perm = np.random.default_rng(9).permutation(500)

@@ -186,3 +186,26 @@ def test_import_archetype_ecs_does_not_import_physics() -> None:
     )
     assert out.stdout.strip() == "False"
     assert archetype_ecs.World is not None
+
+
+def test_parallel_and_serial_batch_kernels_agree() -> None:
+    from archetype_ecs.physics import _grid_kernels as k
+
+    rng = np.random.default_rng(4)
+    x, y = rng.random(3000) * 20.0, rng.random(3000) * 20.0
+    g = build_grid(x, y, 0.6, bounds=(0, 0, 20, 20), periodic=True)
+    args = (*g.arrays(), g.x, g.y)
+    for a, b in zip(
+        k.pairs_kernel(*args, 0.8), k.pairs_serial(*args, 0.8), strict=True
+    ):
+        assert np.array_equal(a, b)
+    perm = g.order
+    par = k.neighbors_batch_kernel(*g.arrays(), g.x, g.y, perm, 0.8, True)
+    ser = k.neighbors_batch_serial(*g.arrays(), g.x, g.y, perm, 0.8, True)
+    for a, b in zip(par, ser, strict=True):
+        assert np.array_equal(a, b)
+    c1, c2 = np.empty(3000, np.int64), np.empty(3000, np.int64)
+    k.count_radius_batch_kernel(*g.arrays(), g.x, g.y, perm, 0.8, c1)
+    k.count_radius_batch_serial(*g.arrays(), g.x, g.y, perm, 0.8, c2)
+    assert np.array_equal(c1, c2)
+    assert np.array_equal(c1, np.diff(par[0]))
