@@ -271,3 +271,16 @@ def test_import_error_names_the_extra():
     )
     assert "pip install 'arrow-ecs[distributed]'" in out.stdout
     assert "needs Ray" in out.stdout
+
+
+def test_arrow_ecs_sweep_command(ray_local, contagion, tmp_path, capsys):
+    from archetype_ecs.cli import main
+
+    out = tmp_path / "out"
+    argv = ["sweep", contagion, "--param", "agents=30,60", "--seeds", "2", "--frames", "2",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "4 runs, 4 ran" in capsys.readouterr().err
+    assert main(argv) == 0  # resumed: nothing to run
+    assert "4 skipped" in capsys.readouterr().err
+    assert len(list((out / "summary").glob("*.parquet"))) == 4
