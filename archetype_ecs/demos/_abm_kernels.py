@@ -13,6 +13,12 @@ from typing import Any
 import numpy as np
 
 from archetype_ecs._jit import njit
+
+# The stream's building blocks, so a loop folds the keys it shares (seed, stream, tick,
+# counter) once instead of once per draw: LLVM does not hoist them out of the loop,
+# and hoisting by hand makes the Boltzmann step ~2x faster. `draw_below` composes
+# them exactly as `integers(0, span, ...)` does; a test holds the two equal.
+from archetype_ecs._random_kernels import _absorb, _lemire, _prefix, _word
 from archetype_ecs.random import integers, random_u64
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "forage_kernel",
     "forage_reference",
     "COMPILED",
+    "draw_below",
     "gini",
     "shuffle_kernel",
 ]
@@ -41,6 +48,16 @@ DY = (0, 0, 1, -1)
 
 
 @njit
+def draw_below(prefix: Any, key: Any, span: Any) -> Any:
+    """``integers(0, span, seed, stream, key, tick, counter)`` given the folded prefix.
+
+    ``prefix`` is ``_prefix(seed, stream, tick, counter)`` (uint64), computed once
+    per loop; the cast keeps it uint64 when a caller hands it over as a Python int.
+    """
+    return np.int64(_lemire(_absorb(np.uint64(prefix), key), np.uint64(span)))
+
+
+@njit
 def shuffle_kernel(order: Array, seed: Any, stream: Any, tick: Any) -> None:
     """Fill ``order`` with a random permutation of ``0..n-1`` (Fisher-Yates).
 
@@ -51,8 +68,9 @@ def shuffle_kernel(order: Array, seed: Any, stream: Any, tick: Any) -> None:
     n = order.shape[0]
     for i in range(n):
         order[i] = i
+    prefix = _prefix(seed, stream, tick, SHUFFLE)
     for i in range(n - 1, 0, -1):
-        j = integers(0, i + 1, seed, stream, i, tick, SHUFFLE)
+        j = draw_below(prefix, i, i + 1)
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
@@ -82,11 +100,12 @@ def exchange_sequential_kernel(
     """
     n = wealth.shape[0]
     shuffle_kernel(order, seed, stream, tick)
+    prefix = _prefix(seed, stream, tick, RECIPIENT)
     transfers = 0
     for k in range(n):
         a = order[k]
         if wealth[a] > 0:
-            b = integers(0, n, seed, stream, a, tick, RECIPIENT)
+            b = draw_below(prefix, a, n)
             wealth[a] -= 1
             wealth[b] += 1
             transfers += 1
@@ -107,10 +126,11 @@ def exchange_simultaneous_kernel(
     n = wealth.shape[0]
     for a in range(n):
         incoming[a] = 0
+    prefix = _prefix(seed, stream, tick, RECIPIENT)
     transfers = 0
     for a in range(n):
         if wealth[a] > 0:  # only a's own decrement can have touched wealth[a]
-            b = integers(0, n, seed, stream, a, tick, RECIPIENT)
+            b = draw_below(prefix, a, n)
             incoming[b] += 1
             wealth[a] -= 1
             transfers += 1
@@ -208,8 +228,9 @@ def _activation_order(
     entities: Array, order: Array, keys: Array, seed: Any, stream: Any, tick: Any
 ) -> None:
     """Rows sorted by a random key of their entity id (stable on ties)."""
+    prefix = _prefix(seed, stream, tick, ORDER)
     for a in range(entities.shape[0]):
-        keys[a] = random_u64(seed, stream, entities[a], tick, ORDER)
+        keys[a] = _word(_absorb(prefix, entities[a]), 0)  # random_u64(..., ORDER)
     order[:] = np.argsort(keys, kind="mergesort")
 
 

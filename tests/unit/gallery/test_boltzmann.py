@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archetype_ecs import World, component
+from archetype_ecs._random_kernels import _prefix
 from archetype_ecs.demos import DEMOS, boltzmann
 from archetype_ecs.demos._abm_kernels import (
+    draw_below,
     exchange_sequential_kernel,
     exchange_sequential_reference,
     exchange_simultaneous_kernel,
@@ -270,3 +272,16 @@ def test_larger_run_matches_mesa_style_reference_exactly(mode: str) -> None:
         world.step()
         step()
     assert wealth_of(world).tolist() == ref.wealth()
+
+
+@given(
+    keys, keys, st.integers(0, 2**40), st.integers(0, 3), keys, st.integers(1, 2**40)
+)
+def test_hoisted_draw_equals_the_public_integers(
+    seed: int, stream: int, tick: int, counter: int, key: int, span: int
+) -> None:
+    u = np.uint64
+    prefix = u(_prefix(u(seed), u(stream), u(tick), u(counter)))
+    assert draw_below(prefix, key, span) == integers(
+        0, span, u(seed), u(stream), u(key), u(tick), u(counter)
+    )
