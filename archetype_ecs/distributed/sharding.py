@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
+from ray.exceptions import RayError
 
 from archetype_ecs import World, component, on_remove, on_set, u64
 from archetype_ecs.component import schema_of
@@ -786,6 +788,16 @@ def _hint(module: ModuleType, key: str, params: Mapping[str, Any]) -> Any:
     return value(params) if callable(value) else value
 
 
+def _cause(exc: BaseException) -> str:
+    """The innermost ``SomeError: message`` line of a Ray error's remote traceback."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
+    return errors[-1] if errors else (lines[-1] if lines else type(exc).__name__)
+
+
+_ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit): ")
+
+
 def _actor_class() -> Any:
     return ray.remote(Shard)
 
@@ -925,6 +937,13 @@ class ShardedWorld:
             ray.get([a.count.remote() for a in self.actors])
             if _restore is not None:
                 self.frame = int(ray.get(self.actors[0].frame.remote()))
+        except RayError as exc:
+            self.close()
+            raise ShardingError(
+                f"a shard of model {self.spec!r} failed to start: "
+                f"{_cause(exc)}; fix the model or its parameters (the shard's "
+                "traceback is chained below)"
+            ) from exc
         except BaseException:
             self.close()
             raise
@@ -939,6 +958,16 @@ class ShardedWorld:
             Per frame: wall time by stage and bytes exchanged (also appended to
             ``self.stats``).
         """
+        try:
+            return self._step(frames)
+        except RayError as exc:
+            raise ShardingError(
+                f"frame {self.frame + 1} failed in a shard: {_cause(exc)}; the shards "
+                "may now be at different frames: close this world and load the last "
+                "save (the shard's traceback is chained below)"
+            ) from exc
+
+    def _step(self, frames: int) -> list[FrameStats]:
         out = []
         S = self.grid.count
         for _ in range(frames):

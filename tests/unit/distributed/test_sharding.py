@@ -224,3 +224,10 @@ def test_agents_that_jump_past_a_region_still_migrate(ray_local, contagion):
         assert sorted(after["global_id"].to_pylist()) == sorted(
             t["global_id"].to_pylist()
         )
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_in_a_shard_gives_a_sharding_error(ray_local, contagion):
+    with pytest.raises(ShardingError, match=r"failed to start: .*failing seed") as info:
+        ShardedWorld(contagion, shards=(2, 1), params={"fail_seed": 0}, seed=0)
+    assert info.value.__cause__ is not None
