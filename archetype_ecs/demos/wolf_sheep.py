@@ -78,6 +78,7 @@ __all__ = [
     "Energy",
     "Fate",
     "Grass",
+    "Meadow",
     "Meal",
     "Pasture",
     "ReferenceWolfSheep",
@@ -217,15 +218,24 @@ class Spot:
 
 @dataclass
 class Pasture:
-    """Resource: grid size, parameters, the next birth number and scratch grids."""
+    """Resource: grid size, seed, regrowth time and the next birth number.
+
+    Plain numbers, so ``world.save`` keeps it (and Lua scripts can read it).
+    """
 
     width: int
     height: int
     seed: int
     regrowth_time: int
     next_uid: int
-    grown: Array = field(repr=False)  # per cell, as the frame's sheep phase began
-    engine: ScriptEngine | None = field(default=None, repr=False)
+
+
+class Meadow:
+    """Resource (scratch, rebuilt every frame): grown grass per cell as the frame's
+    sheep phase began, indexed ``y * width + x``."""
+
+    def __init__(self, cells: int) -> None:
+        self.grown: Array = np.zeros(cells, dtype=np.bool_)
 
 
 @dataclass
@@ -483,20 +493,21 @@ def _occupied(ctx: SystemContext, tag: type, cells: int, width: int) -> Array:
     phase="sheep",
     reads=[Cell, Wolf, Sheep, Grass],
     writes=[Senses],
-    resources_mut=[Pasture],
+    resources=[Pasture],
+    resources_mut=[Meadow],
 )
 def sheep_senses(ctx: SystemContext) -> None:
     """Sheep see the neighbor cells free of wolves, and which of those have grass.
 
-    Also stores the grass grid as this frame began (``Pasture.grown``) for grazing.
+    Also stores the grass grid as this frame began (``Meadow.grown``) for grazing.
     """
-    p = ctx.resource_mut(Pasture)
+    p = ctx.resource(Pasture)
     w, h = p.width, p.height
     wolves = _occupied(ctx, Wolf, w * h, w)
     grown = np.zeros(w * h, dtype=np.bool_)
     for _, cell, grass in ctx.query(Cell, Grass):
         grown[_cell_index(cell.x, cell.y, w)] = grass.fully_grown
-    p.grown = grown
+    ctx.resource_mut(Meadow).grown = grown
     for _, cell, senses, _ in ctx.query(Cell, Senses, Sheep):
         around = _neighbor_cells(cell.x, cell.y, w, h)
         safe = ~wolves[around]
@@ -538,7 +549,7 @@ def _ranks_in_cell(cells: Array, keys: Array, uids: Array) -> tuple[Array, Array
     phase="sheep",
     reads=[Cell, Animal, Sheep],
     writes=[Meal, Grass],
-    resources=[Pasture, Rng],
+    resources=[Pasture, Meadow, Rng],
     after=["behavior_sheep_move"],
 )
 def sheep_graze(ctx: SystemContext) -> None:
@@ -558,7 +569,7 @@ def sheep_graze(ctx: SystemContext) -> None:
         cells = np.concatenate([_cell_index(c.x, c.y, p.width) for c, _, _ in chunks])
         uids = np.concatenate([a.uid for _, a, _ in chunks])
         fed = np.zeros(len(cells), dtype=np.bool_)
-        hungry = np.flatnonzero(p.grown[cells])
+        hungry = np.flatnonzero(ctx.resource(Meadow).grown[cells])
         keys = ctx.resource(Rng).random_u64(STREAM_ORDER, uids[hungry], tick=frame)
         winners = hungry[_first_per_cell(cells[hungry], keys, uids[hungry])]
         fed[winners] = True
@@ -894,7 +905,8 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
     -------
     World
         Grass patches, sheep and wolves spawned; the ``sheep``, ``wolves`` and
-        ``grass`` phases scheduled; resources :class:`Pasture` and :class:`Census`.
+        ``grass`` phases scheduled; resources :class:`Pasture`, :class:`Meadow`,
+        :class:`Census` and the world's :class:`~scripting.ScriptEngine`.
 
     Raises
     ------
@@ -950,8 +962,8 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
         p["wolf_reproduce"],
     )
 
-    pasture = Pasture(w, h, seed, p["grass_regrowth_time"], ns + nw, grown.copy())
-    world.insert_resource(pasture)
+    world.insert_resource(Pasture(w, h, seed, p["grass_regrowth_time"], ns + nw))
+    world.insert_resource(Meadow(w * h))
     world.insert_resource(Census())
     registry = LeafRegistry.of(world)
     registry.register(*LEAVES)
@@ -977,7 +989,7 @@ def build(*, seed: int = 0, threads: int | None = None, **params: Any) -> World:
         ),
     )
     engine = ScriptEngine(world, components=[Grass], resources=[Pasture])
-    pasture.engine = engine
+    world.insert_resource(engine)
     world.add_system(
         engine.system(engine.load(GRASS_LUA, name="grass.lua"), phase="grass")
     )

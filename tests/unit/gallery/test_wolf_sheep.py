@@ -21,7 +21,8 @@ from archetype_ecs.demos.wolf_sheep import (
     populations,
 )
 from archetype_ecs.runner import ParamError, run_model
-from scripting import PermissionDenied
+from archetype_ecs.serialization import load
+from scripting import PermissionDenied, ScriptEngine
 
 # Small worlds for the many-example tests; the default Mesa sizes elsewhere.
 SMALL = {"width": 8, "height": 6, "initial_sheep": 30, "initial_wolves": 6}
@@ -188,8 +189,7 @@ def test_grazed_patch_is_bare_for_regrowth_time_frames() -> None:
 
 def test_the_grass_rule_is_a_lua_system_with_declared_permissions() -> None:
     world = build(seed=0, **SMALL)
-    engine = world.resource(wolf_sheep.Pasture).engine
-    assert engine is not None
+    engine = world.resource(ScriptEngine)
     script = engine.scripts["grass.lua"]
     assert script.language == "lua"
     assert script.perms.writes == ("Grass",)
@@ -210,8 +210,7 @@ SNEAKY = wolf_sheep.GRASS_LUA.replace(
 def test_a_grass_rule_writing_an_undeclared_component_is_refused() -> None:
     assert SNEAKY != wolf_sheep.GRASS_LUA
     world = build(seed=5, **SMALL)
-    engine = world.resource(wolf_sheep.Pasture).engine
-    assert engine is not None
+    engine = world.resource(ScriptEngine)
     # The variant replaces the real rule: same header (writes Grass only).
     script = engine.load(SNEAKY, name="grass.lua")
     assert script.perms.writes == ("Grass",)
@@ -235,8 +234,7 @@ def test_a_grass_rule_writing_an_undeclared_component_is_refused() -> None:
 
 def test_a_grass_rule_cannot_widen_its_query_beyond_the_header() -> None:
     world = build(seed=5, **SMALL)
-    engine = world.resource(wolf_sheep.Pasture).engine
-    assert engine is not None
+    engine = world.resource(ScriptEngine)
     with pytest.raises(
         PermissionDenied, match=r"query\(Energy\) needs 'reads: Energy'"
     ):
@@ -402,3 +400,22 @@ def test_render_draws_grass_soil_sheep_and_wolves() -> None:
     assert sheep
     assert any(grown)
     assert not all(grown)
+
+
+def test_a_saved_world_keeps_the_animals_grass_and_pasture(tmp_path: Any) -> None:
+    world = build(seed=6, **SMALL)
+    world.run(4)
+    before = full_state(world)
+    world.save(tmp_path / "save")
+    classes = [s.cls for s in world.components.schemas]
+    result = load(
+        tmp_path / "save",
+        components=classes,
+        resources=[wolf_sheep.Pasture, wolf_sheep.Census],
+    )
+    assert full_state(result.world) == before
+    assert result.world.resource(wolf_sheep.Pasture) == world.resource(
+        wolf_sheep.Pasture
+    )
+    assert result.world.resource(wolf_sheep.Census) == world.resource(wolf_sheep.Census)
+    world.close()
