@@ -1096,6 +1096,7 @@ class ReferenceWolfSheep:
                 self.animals[uid] = _Beast(wolf, x, y, energy, gain, p_rep)
                 uid += 1
         self.next_uid = uid
+        self._births: list[int] = []
 
     def _cell(self, x: int, y: int) -> int:
         return y * self.width + x
@@ -1137,7 +1138,7 @@ class ReferenceWolfSheep:
 
     def _phase(self, wolves: bool, fed: set[int]) -> None:  # noqa: FBT001 # internal
         """Life and fates of one species (after its moves and meals)."""
-        self._births: list[int] = []
+        self._births = []
         for uid in sorted(self.animals):
             a = self.animals[uid]
             if a.wolf == wolves and not self._live(uid, a, uid in fed):
@@ -1152,6 +1153,12 @@ class ReferenceWolfSheep:
     def step(self) -> None:
         """One frame: sheep, then wolves, then the grass rule."""
         self.frame += 1
+        grazed = self._sheep_turn()
+        self._wolf_turn()
+        self._grass_turn(grazed)
+
+    def _sheep_turn(self) -> set[int]:
+        """Sheep move, graze, live; returns the grazed cells."""
         grown = list(self.grown)
         wolf_cells = {self._cell(a.x, a.y) for a in self.animals.values() if a.wolf}
         sheep = [u for u in sorted(self.animals) if not self.animals[u].wolf]
@@ -1169,9 +1176,11 @@ class ReferenceWolfSheep:
             key = self._order(STREAM_ORDER, uid)
             if grown[c] and (c not in eaters or key < eaters[c][0]):
                 eaters[c] = (key, uid)
-        grazed = set(eaters)
         self._phase(False, {uid for _, uid in eaters.values()})
+        return set(eaters)
 
+    def _wolf_turn(self) -> None:
+        """Wolves move, hunt, live."""
         sheep_cells: dict[int, list[tuple[tuple[int, int], int]]] = {}
         for uid, a in self.animals.items():
             if not a.wolf:
@@ -1197,6 +1206,8 @@ class ReferenceWolfSheep:
                 del self.animals[victim]
         self._phase(True, fed)
 
+    def _grass_turn(self, grazed: set[int]) -> None:
+        """The grass rule of ``GRASS_LUA``, patch by patch."""
         for c in range(self.width * self.height):
             if c in grazed:
                 self.grown[c] = False
