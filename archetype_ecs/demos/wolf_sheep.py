@@ -10,7 +10,8 @@ script run as a system with declared permissions (reads and writes ``Grass`` onl
 reading and writing the patches through the script batch API. Births and deaths go
 through command buffers, applied at each phase's sync point.
 
-One frame is Mesa's step, in three phases (each ends with a sync point):
+One frame is Mesa's step, in three phases and a drawing one (each ends with a sync
+point):
 
 ``sheep``
     ``sheep_senses`` (which neighbor cells are free of wolves, and which of those have
@@ -23,6 +24,9 @@ One frame is Mesa's step, in three phases (each ends with a sync point):
 ``grass``
     ``grass.lua``: a grazed patch becomes bare for ``grass_regrowth_time`` frames,
     then grows back.
+``render``
+    ``render_looks`` (only with the ``render`` extra): the drawn position and the
+    grass color follow the state, for ``--render``.
 
 Every random draw is a counter-based stream keyed by ``(seed, stream, uid, frame)``
 (:mod:`archetype_ecs.random`), where ``uid`` is an animal's birth number, so results do
