@@ -13,6 +13,11 @@ Variants (one timed call = one model step)
 * ``numba_loop`` (baseline): a hand-written ``@njit`` loop over a plain int64 array,
   same semantics (Fisher-Yates order, ``np.random.randint`` recipient that may be the
   giver), Numba's own seeded generator; no world, no schedule.
+* ``kernel_only`` (info): the model's own kernel (``exchange_sequential_kernel``) on a
+  plain array, no world: ``arrow_ecs`` minus this is the frame's fixed cost (schedule,
+  profiler, the system's query). The counter-based draws fold their shared keys once
+  per loop, which makes them cheaper than Numba's ``np.random.randint``: that is why
+  the ECS step can beat the hand-written loop.
 * ``mesa``: Mesa 3.3, ``agents.shuffle_do("step")`` with each agent giving to
   ``self.random.choice(self.model.agent_list)``: the model keeps its own list of
   agents (Mesa's tutorial picks from ``model.agents``, which copies the agent set on
@@ -264,6 +269,25 @@ class BoltzmannWealth(Scenario):
     def time_numba_loop(self, n: int) -> None:
         self.loop(self.loop_wealth, self.loop_order)
 
+    def setup_kernel_only(self, n: int) -> None:
+        from archetype_ecs.demos._abm_kernels import exchange_sequential_kernel
+        from archetype_ecs.random import stream_id
+
+        self.kernel = exchange_sequential_kernel
+        self.kernel_wealth = self.wealth.copy()
+        self.kernel_order = np.empty(n, dtype=np.int64)
+        self.kernel_keys = (np.uint64(SEED), np.uint64(stream_id("bench")))
+        self.kernel_tick = 0
+
+    def time_kernel_only(self, n: int) -> None:
+        self.kernel_tick += 1
+        self.kernel(
+            self.kernel_wealth,
+            self.kernel_order,
+            *self.kernel_keys,
+            np.uint64(self.kernel_tick),
+        )
+
     def setup_mesa(self, n: int) -> None:
         try:
             import mesa  # noqa: F401 # only to skip cleanly without it
@@ -312,6 +336,8 @@ class BoltzmannWealth(Scenario):
             if world is not None:
                 totals[attr] = boltzmann.summary(world)["total_wealth"]
                 world.close()
+        if hasattr(self, "kernel_wealth"):
+            totals["kernel_only"] = int(self.kernel_wealth.sum())
         if hasattr(self, "loop_wealth"):
             totals["numba_loop"] = int(self.loop_wealth.sum())
         if hasattr(self, "mesa"):

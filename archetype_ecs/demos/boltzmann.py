@@ -109,11 +109,10 @@ def exchange(ctx: SystemContext) -> None:
         eco.transfers = 0
         return
     wealth = columns[0] if len(columns) == 1 else np.concatenate(columns)
-    keys = (
-        np.uint64(ctx.resource(Rng).seed),
-        np.uint64(eco.stream),
-        np.uint64(ctx.time.frame),
-    )
+    # Python ints, not np.uint64: Numba types them ~3 us faster per call. Seeds
+    # below 2**63 (streams always) type as int64, larger ones as uint64; the hash
+    # casts every key to uint64 first, so the numbers are the same either way.
+    keys = (ctx.resource(Rng).seed, eco.stream, ctx.time.frame)
     scratch = eco.scratch_for(wealth.shape[0])
     step = (
         exchange_sequential_kernel

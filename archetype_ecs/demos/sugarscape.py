@@ -209,8 +209,7 @@ def forage(ctx: SystemContext) -> None:
         deaths = forage_kernel(
             ents, x, y, sugar, met, vis, dead, order, keys,
             land.level, land.capacity, land.occupant, land.torus,
-            np.uint64(ctx.resource(Rng).seed), np.uint64(land.stream),
-            np.uint64(ctx.time.frame),
+            ctx.resource(Rng).seed, land.stream, ctx.time.frame,
         )  # fmt: skip
     if deaths < 0:
         a = -1 - int(deaths)
