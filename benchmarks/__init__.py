@@ -23,6 +23,9 @@ SCENARIOS: tuple[str, ...] = (
     "bt_tick",
     # issue #6: scripting
     "script_calls",
+    # issue #7: script devtools
+    "debugger",
+    "script_profiler",
     # issue #8: analysis
     "analysis",
     # issue #9: model gallery

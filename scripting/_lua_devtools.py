@@ -240,11 +240,18 @@ end
 
 -- Lua drops a count event whose period ends inside a hook, so with line or call
 -- events the count hook alone can miss a loop entirely (seen with one-line loops).
--- Every line and call event therefore also charges one instruction: the budget
--- stays a bound that stops every loop, approximate while the devtools are on.
+-- Line and call events therefore also charge one instruction each (in blocks of
+-- 256): the budget stays a bound that stops every loop, approximate while the
+-- devtools are on.
+local nev = 0
+local function charge_events()
+  nev = 0
+  if I.budget() > 0 and not I.fatal() then charge(256) end
+end
 dhook = function(ev, line)
-  if ev ~= "count" and I.budget() > 0 and not I.fatal() then charge(1) end
   if ev == "line" then
+    nev = nev + 1
+    if nev >= 256 then charge_events() end
     local bp = bps[line]
     if bp == nil and stepping == nil then return end
     local info = getinfo(2, "S")
@@ -270,6 +277,8 @@ dhook = function(ev, line)
     if I.budget() > 0 then charge(slot.count) end
     if prof then sample() end
   else -- "call" / "tail call"
+    nev = nev + 1
+    if nev >= 256 then charge_events() end
     local info = getinfo(2, "S")
     if info.source == SRC then
       local key = info.linedefined
@@ -283,13 +292,47 @@ dhook = function(ev, line)
   end
 end
 
+-- While line or call events are on, the ecs.* API (trusted code, e.g. packing a
+-- column element by element) runs with them off: breakpoints and call counts are
+-- only about the script, and this keeps their cost to the script's own code.
+-- (Count events stay on: the budget and the samples go on inside the API.)
+local API, originals = I.api, nil
+local function restore(co, h, m, c, ok, ...)
+  sethook(co, h, m, c)
+  if not ok then error((...), 0) end
+  return ...
+end
+local function quiet(f)
+  return function(...)
+    local co = running()
+    local h, m, c = gethook(co)
+    if h ~= dhook then return f(...) end
+    sethook(co, h, (m:gsub("[lc]", "")), c)
+    return restore(co, h, m, c, pcall(f, ...))
+  end
+end
+local function quiet_api(on)
+  if on and not originals then
+    originals = {}
+    for k, f in next, API do
+      if type(f) == "function" then originals[k] = f; API[k] = quiet(f) end
+    end
+  elseif not on and originals then
+    for k, f in next, originals do API[k] = f end
+    originals = nil
+  end
+end
+
 local function refresh()
   if nbps == 0 and stepping == nil and not prof then
     slot.fn, slot.mask, slot.count, slot.always = I.hook, "", I.STEP, false
+    quiet_api(false)
     return
   end
   slot.fn = dhook
-  slot.mask = (nbps > 0 or stepping ~= nil) and "l" or ""
+  local lines = nbps > 0 or stepping ~= nil
+  slot.mask = lines and "l" or ""
+  quiet_api(lines or prof)
   if prof then slot.mask = slot.mask .. "c" end
   slot.count = prof and every or I.STEP
   slot.always = true

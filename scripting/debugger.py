@@ -381,6 +381,12 @@ class Debugger:
         *,
         on_stop: Callable[[Frame], str | None] | None = None,
     ) -> None:
+        for hook in engine.call_hooks:
+            if isinstance(getattr(hook, "__self__", None), Debugger):
+                raise DebuggerError(
+                    "this script engine already has a debugger; use it, or call "
+                    "its close() first"
+                )
         self.engine = engine
         self.on_stop = on_stop
         self.history: deque[Stop] = deque(maxlen=1000)

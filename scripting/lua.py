@@ -416,6 +416,7 @@ function host.devtools(src, name)
     fatal = function() return fatal_kind, fatal_msg end,
     set_fatal = function(k, m) fatal_kind, fatal_msg = k, m end,
     counts = counts, is_protected = function(t) return protected[t] == true end,
+    api = host.api(),
   })
 end
 

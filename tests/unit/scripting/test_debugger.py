@@ -527,3 +527,36 @@ def test_clearing_the_last_breakpoint_restores_the_plain_budget_hook() -> None:
     assert api.hook_state() == (True, b"", 1000, False)
     eng.call(name, BATCH)
     assert len(dbg.history) == 0
+
+
+def test_breakpoints_after_a_failed_api_call_inside_pcall_still_hit() -> None:
+    # the ecs.* API runs with line events off; an error inside it must turn them on
+    src = (
+        "--! writes: SPos\n"
+        "function run(b)\n"
+        "  local ok = pcall(ecs.set, 'not an entity', 'SPos', {x = 1})\n"
+        "  state.ok = ok\n"
+        "  ecs.set_batch(b.entity, 'SPos', {x = 2})\n"
+        "  state.done = true\n"
+        "end\n"
+    )
+    eng = _engine()
+    eng.load(src, name="api.lua")
+    rec = Recorder()
+    dbg = Debugger(eng, on_stop=rec)
+    dbg.set_breakpoint("api.lua", 4)
+    dbg.set_breakpoint("api.lua", 6)
+    recorded = eng.call("api.lua", BATCH)
+    assert recorded is not None
+    assert len(recorded) == 1
+    assert [s["line"] for s in rec.seen] == [4, 6]
+    assert rec.seen[1]["locals"]["b"]["n"] == 2
+
+
+def test_one_debugger_per_engine() -> None:
+    eng, _ = _loaded("lua")
+    dbg = Debugger(eng)
+    with pytest.raises(DebuggerError, match="already has a debugger"):
+        Debugger(eng)
+    dbg.close()
+    Debugger(eng).close()
