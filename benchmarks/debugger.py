@@ -19,6 +19,7 @@ in interleaved pairs and prints the median ratio and the IQR of the ratios.
 import gc
 import statistics
 import time
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -165,7 +166,7 @@ def paired_report(
         fa(n)
         fb(n)  # warm up both
         number = max(1, 100_000 // n)
-        med, q1, q3 = paired(lambda: fa(n), lambda: fb(n), pairs, number)
+        med, q1, q3 = paired(partial(fa, n), partial(fb, n), pairs, number)
         print(
             f"N={n:>7,} {label:<34} ratio median {med:.3f}  IQR [{q1:.3f}, {q3:.3f}]"
             f"  ({pairs} interleaved pairs)"
