@@ -252,10 +252,14 @@ def _resource_records(world: World) -> tuple[list[dict[str, Any]], list[str]]:
         if isinstance(value, Rng):
             saved.append({"type": qual, "value": {"seed": value.seed}})
             continue
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if (
+            dataclasses.is_dataclass(value)
+            and not isinstance(value, type)
+            and _json_plain(value, 8)
+        ):
+            data = dataclasses.asdict(value)
             try:
-                data = dataclasses.asdict(value)
-                json.dumps(data)
+                json.dumps(data, allow_nan=True)
             except (TypeError, ValueError):
                 skipped.append(qual)
                 continue
@@ -263,6 +267,28 @@ def _resource_records(world: World) -> tuple[list[dict[str, Any]], list[str]]:
         else:
             skipped.append(qual)
     return saved, skipped
+
+
+def _json_plain(value: object, depth: int) -> bool:
+    """Whether a resource is a dataclass of JSON values (checked before any copy:
+    ``dataclasses.asdict`` deep-copies, which a live object such as an engine or a
+    view may refuse in any way)."""
+    if depth <= 0:
+        return False
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_json_plain(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _json_plain(v, depth - 1) for k, v in value.items()
+        )
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return all(
+            _json_plain(getattr(value, f.name), depth - 1)
+            for f in dataclasses.fields(value)
+        )
+    return False
 
 
 def _apply_map(ids: Array, old: Array, new: Array) -> tuple[Array, int]:

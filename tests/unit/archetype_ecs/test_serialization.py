@@ -632,3 +632,32 @@ def test_saves_checksummed_with_sha256_still_load(tmp_path):
     table.write_bytes(bytes(data))
     with pytest.raises(SerializationError, match="does not match its hash"):
         load(tmp_path, components=ALL)
+
+
+def test_resources_holding_live_objects_are_skipped_not_fatal(tmp_path):
+    """A dataclass resource with a live object (an engine, a view) is listed as not
+    saved; asdict's deep copy is never attempted on it."""
+
+    class Live:
+        def __deepcopy__(self, memo):
+            raise AttributeError("cannot copy a live object")
+
+    @dataclasses.dataclass
+    class Holder:
+        n: int
+        live: object
+
+    @dataclasses.dataclass
+    class Plain:
+        n: int
+        tags: list
+        nested: dict
+
+    world, _ = small_world()
+    world.insert_resource(Holder(1, Live()))
+    world.insert_resource(Plain(2, ["a", 1.5], {"k": [1, 2]}))
+    snap = save(world, tmp_path)
+    manifest = json.loads((snap / "manifest.json").read_text())
+    assert any(s.endswith("Holder") for s in manifest["skipped_resources"])
+    saved = {r["type"].rsplit(".", 1)[-1]: r["value"] for r in manifest["resources"]}
+    assert saved["Plain"] == {"n": 2, "tags": ["a", 1.5], "nested": {"k": [1, 2]}}
