@@ -92,7 +92,7 @@ class ComponentSchema:
     Reached as ``schema_of(Position)`` or ``Position.__ecs_schema__``.
     """
 
-    __slots__ = ("cls", "fields", "name", "version", "view_type")
+    __slots__ = ("_defaults", "cls", "fields", "name", "version", "view_type")
 
     def __init__(
         self, cls: type, name: str, fields: tuple[FieldSpec, ...], version: int
@@ -101,6 +101,8 @@ class ComponentSchema:
         self.name = name
         self.fields = fields
         self.version = version
+        # each field's default, checked and cast once (broadcast per use)
+        self._defaults: dict[str, np.ndarray[Any, Any]] = {}
         self.view_type: type[ComponentView] = type(
             f"{name}View",
             (ComponentView,),
@@ -186,7 +188,11 @@ class ComponentSchema:
 
     def _default_column(self, f: FieldSpec, n: int | None) -> np.ndarray[Any, Any]:
         rows = 1 if n is None else n
-        return coerce_column(f.default, f.type, rows, f"{self.name}.{f.name}")
+        one = self._defaults.get(f.name)
+        if one is None:
+            one = coerce_column(f.default, f.type, 1, f"{self.name}.{f.name}")[0]
+            self._defaults[f.name] = one
+        return np.broadcast_to(one, (rows, *f.type.shape))
 
     def field_names(self) -> list[str]:
         """Names of the fields in declaration order."""
