@@ -509,12 +509,17 @@ class LuaDevtools:
         tools = cls._all.get(box)
         if tools is None:
             tools = cls._all[box] = cls(box)
-        tools.api.set_env(box.env)
+        tools.sync_env()
         return tools
+
+    def sync_env(self) -> None:
+        """Follow the script's current environment (a hot reload makes a fresh one)."""
+        self.api.set_env(self.box.env)
 
     def _stop(self, kind: bytes, line: int, note: bytes) -> bytes:
         if self.on_stop is None:
             return b"continue"
+        self.sync_env()
         return self.on_stop(
             kind.decode(), int(line), note.decode("utf-8", "replace")
         ).encode()

@@ -314,6 +314,7 @@ class ScriptProfiler:
 
     def _lua_names(self, t: _Target) -> dict[int, str]:
         assert t.tools is not None
+        t.tools.sync_env()
         data = t.tools.api.profile_data()
         names = lua_value(data[5]) or {}
         if isinstance(names, list):
@@ -328,6 +329,7 @@ class ScriptProfiler:
         for name, t in self._targets.items():
             lang = t.script.language
             if t.tools is not None:
+                t.tools.sync_env()
                 calls, s_self, s_incl, _lines, n, fnames = (
                     lua_value(x) for x in t.tools.api.profile_data()
                 )

@@ -560,3 +560,39 @@ def test_one_debugger_per_engine() -> None:
         Debugger(eng)
     dbg.close()
     Debugger(eng).close()
+
+
+def test_breakpoints_and_names_follow_a_hot_reload(tmp_path: Any) -> None:
+    # the reloader runs the new version in a fresh Lua environment: the debugger
+    # must see the new globals (names, eval) and keep its line breakpoints
+    import time as _time
+
+    from scripting.reload import HotReloader
+
+    world = World(threads=1)
+    eng = ScriptEngine(world, components=[SPos])
+    reloader = HotReloader(world, eng)
+    path = tmp_path / "r.lua"
+    path.write_text("function run(b)\n  local v = 1\n  state.v = v\nend\n")
+    reloader.watch_script(path)
+    seen: list[tuple[str, Any, Any]] = []
+    dbg = Debugger(
+        eng,
+        on_stop=lambda f: seen.append((f.function, f.locals()["v"], f.eval("extra"))),
+    )
+    dbg.set_breakpoint("r.lua", 3)
+    eng.call("r.lua", BATCH)
+    path.write_text(
+        "extra = 7\nfunction run(b)\n  local w = 0\n  local v = 2\n  state.v = v\nend\n"
+    )
+    end = _time.monotonic() + 20
+    while not reloader.history:
+        assert _time.monotonic() < end, "no reload"
+        world.step()
+        _time.sleep(0.005)
+    dbg.clear()
+    dbg.set_breakpoint("r.lua", 5)
+    eng.call("r.lua", BATCH)
+    reloader.close()
+    assert seen[0] == ("run", 1, None)
+    assert seen[-1] == ("run", 2, 7)
