@@ -209,3 +209,57 @@ def test_matches_a_plain_reference_over_mixed_archetypes(
     got = {r["entity"]: r["BHealth.hp"] for h in bps.hits for r in h.table.to_pylist()}
     assert got == expected
     assert bps.paused == bool(expected)
+
+
+def test_after_a_behavior_tree_tick() -> None:
+    from archetype_ecs import i32, njit
+    from behaviors.leaves import LeafRegistry, leaf
+    from behaviors.nodes import Action, Condition, Selector, Sequence
+    from behaviors.tick import add_agents, behavior_system
+    from behaviors.tree import BehaviorTree
+
+    @component
+    class BHunger:
+        v: i32 = 0
+
+    @leaf("bp_hungry", kind="condition", reads=[BHunger], params={"limit": 5})
+    @njit
+    def hungry(i, v, limit):  # type: ignore[no-untyped-def]
+        return v[i] > limit
+
+    @leaf("bp_eat", kind="action", writes=[BHunger])
+    @njit
+    def eat(i, v):  # type: ignore[no-untyped-def]
+        v[i] -= 3
+        return 1 if v[i] <= 0 else 3
+
+    @leaf("bp_idle", kind="action", writes=[BHunger])
+    @njit
+    def idle(i, v):  # type: ignore[no-untyped-def]
+        v[i] += 1
+        return 1
+
+    w = World()
+    LeafRegistry.of(w).register(hungry, eat, idle)
+    tree = BehaviorTree(
+        Selector(
+            [Sequence([Condition("bp_hungry"), Action("bp_eat")]), Action("bp_idle")],
+            memory=False,
+        ),
+        "bp_life",
+    )
+    ids = w.spawn_batch({BHunger: {"v": np.arange(10, dtype=np.int32)}})
+    add_agents(w, tree, ids)
+    tick = behavior_system(w, tree)
+    w.add_system(tick)
+    bps = PopulationBreakpoints(w)
+    bps.add("six", "BHunger.v == 6", BHunger, after=tick)
+    with pytest.raises(BreakpointHit) as stop:
+        w.run(5)
+    (hit,) = stop.value.hits
+    assert hit.frame == 1
+    assert hit.after == tick.name
+    # idle: 5 -> 6; eat: 9 -> 6
+    assert hit.entities.tolist() == [int(ids[5]), int(ids[9])]
+    after = w.query(BHunger).to_arrow().to_pylist()
+    assert [r["BHunger.v"] for r in after if r["entity"] in hit.entities] == [6, 6]
