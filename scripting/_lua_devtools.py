@@ -25,7 +25,7 @@ local slot, charge = I.slot, I.charge
 local getinfo, getlocal, setlocal = debug.getinfo, debug.getlocal, debug.setlocal
 local getupvalue, setupvalue, sethook = debug.getupvalue, debug.setupvalue, debug.sethook
 local running, co_create, co_resume = coroutine.running, coroutine.create, coroutine.resume
-local type, next, pairs, rawget, rawset, tostring, load = type, next, pairs, rawget, rawset, tostring, load
+local type, next, pairs, ipairs, rawget, rawset, tostring, load = type, next, pairs, ipairs, rawget, rawset, tostring, load
 local setmetatable, math_type, s_sub, error, select = setmetatable, math.type, string.sub, error, select
 
 local D = {}
@@ -382,7 +382,7 @@ end
 -- inspection while stopped (called by the host from inside on_stop)
 local function stack()
   local out = {}
-  for _, l in pairs(script_levels()) do
+  for _, l in ipairs(script_levels()) do
     local info = getinfo(stop_co, l, "Slnf")
     out[#out + 1] = {fname(info), info.short_src, info.currentline, info.linedefined}
   end
