@@ -134,7 +134,7 @@ def paired(
     a: Any, b: Any, pairs: int = 201, number: int = 5
 ) -> tuple[float, float, float]:
     """Median and quartiles of time(b) / time(a) over interleaved pairs (order alternates)."""
-    ratios = []
+    ratios: list[float] = []
     gc.collect()
     gc.disable()
     try:
