@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archetype_ecs import World
 from scripting import LuaLimits, ScriptEngine, ScriptTimeout
@@ -213,3 +215,28 @@ def test_profiler_and_debugger_share_the_lua_hook() -> None:
     assert _by_function(prof.functions(), "p.lua")["fib"]["calls"] == fib_calls(12)
     eng.call("p.lua", BATCH)  # profiler off, breakpoint still on
     assert stops == [7] * 6
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(0, 11), calls=st.integers(1, 3), lang=st.sampled_from(["lua", "py"])
+)
+def test_recursive_call_counts_match_the_formula(n: int, calls: int, lang: str) -> None:
+    eng = _engine()
+    name = f"p.{lang}"
+    src = {
+        "lua": f"function run(b)\n  state.f = fib({n})\nend\n",
+        "py": f"def run(b, ecs):\n    state['f'] = fib({n})\n",
+    }[lang]
+    eng.load(
+        (LUA if lang == "lua" else PY).split("\nfunction run")[0].split("\ndef run")[0]
+        + "\n"
+        + src,
+        name=name,
+    )
+    with ScriptProfiler(eng) as prof:
+        for _ in range(calls):
+            assert eng.call(name, BATCH) is not None
+    rows = _by_function(prof.functions(), name)
+    assert rows["fib"]["calls"] == calls * fib_calls(n)
+    assert rows["run"]["calls"] == calls
