@@ -832,8 +832,9 @@ class ShardedWorld:
         Ray cluster address; ``None`` starts a local Ray instance (or uses the one
         this process joined). Nothing else changes on a cluster.
     actor_options
-        ``ray.remote`` options of the shard actors (default: a CPU share each,
-        spread over nodes).
+        ``ray.remote`` options of the shard actors (default: no CPU reservation,
+        spread over nodes; pass ``{"num_cpus": k}`` to reserve ``k`` cores per shard
+        on a shared cluster).
 
     Raises
     ------
@@ -914,12 +915,11 @@ class ShardedWorld:
         try:
             S = self.grid.count
             if actor_options is None:
-                resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-                cpus = float(resources.get("CPU", 1.0))
-                actor_options = {
-                    "num_cpus": min(1.0, cpus / S),
-                    "scheduling_strategy": "SPREAD",
-                }
+                # No CPU reservation: an actor holds what it reserves for its whole
+                # life, so two sharded worlds (or a sweep beside one) on a small
+                # instance would wait for each other forever. SPREAD still places
+                # the shards on different nodes of a cluster.
+                actor_options = {"num_cpus": 0, "scheduling_strategy": "SPREAD"}
             cls_ = _actor_class().options(**actor_options)
             self.actors = [
                 cls_.remote(

@@ -231,3 +231,16 @@ def test_a_model_that_fails_in_a_shard_gives_a_sharding_error(ray_local, contagi
     with pytest.raises(ShardingError, match=r"failed to start: .*failing seed") as info:
         ShardedWorld(contagion, shards=(2, 1), params={"fail_seed": 0}, seed=0)
     assert info.value.__cause__ is not None
+
+
+@pytest.mark.slow
+def test_two_sharded_worlds_at_once_do_not_wait_for_cpus(ray_local):
+    """Actors reserve no CPU by default: 2 + 4 shards fit a 2-CPU instance together."""
+    params = {"agents": 400, "size": 40.0}
+    with (
+        ShardedWorld(FLOCK, shards=2, params=params) as a,
+        ShardedWorld(FLOCK, shards=(2, 2), params=params) as b,
+    ):
+        a.step(2)
+        b.step(2)
+        assert len(a) == len(b) == 400
