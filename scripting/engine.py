@@ -75,14 +75,24 @@ class Script:
 
         A trusted Python script's own ``state`` dict (live). For an isolated script,
         a copy fetched from its worker (JSON-able values; see
-        :meth:`IsolatedPythonScript.read_state`): changing it changes nothing in the
-        worker. ``None`` for Lua scripts.
+        :meth:`IsolatedPythonScript.read_state`). For a Lua script, a copy of its
+        ``state`` table made by the host's devtools (nested tables as lists / dicts,
+        4 levels and 200 items per table; functions and other values as
+        ``"<...>"`` text; no metamethod runs). Changing a copy changes nothing in the
+        script. ``None`` before a Lua script is loaded.
         """
-        if isinstance(self.runtime, PythonScript):
-            return self.runtime.state
-        if isinstance(self.runtime, IsolatedPythonScript):
-            return self.runtime.read_state()
-        return None
+        rt = self.runtime
+        if isinstance(rt, PythonScript):
+            return rt.state
+        if isinstance(rt, IsolatedPythonScript):
+            return rt.read_state()
+        if rt.env is None:
+            return None
+        from scripting._lua_devtools import LuaDevtools, lua_value
+
+        tools = LuaDevtools.of(rt)
+        tools.api.set_env(rt.env)  # the current one (a hot reload makes a new env)
+        return lua_value(tools.api.state())
 
 
 def _fmt(dtype: np.dtype[Any]) -> str:

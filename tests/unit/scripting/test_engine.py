@@ -256,3 +256,31 @@ def test_undeclared_event_is_refused() -> None:
     w.add_system(eng.system(eng.load(src, name="e.lua")))
     w.step()
     assert "emit(SHit) needs 'events: SHit'" in eng.scripts["e.lua"].stats.last_error
+
+
+def test_lua_state_is_readable_from_the_host_as_a_copy(
+    world: World, engine: ScriptEngine
+) -> None:
+    src = """--! reads: SPos
+local hidden = setmetatable({}, {__index = function() error("no metamethod runs") end})
+function run(b)
+  state.frames = (state.frames or 0) + 1
+  state.xs = b.SPos.x
+  state.deep = {a = {b = {c = {d = {e = 1}}}}}
+  state.fn = run
+  state.trap = hidden
+end
+"""
+    sc = engine.load(src, name="st.lua")
+    world.add_system(engine.system(sc))
+    world.run(2)
+    assert sc.stats.failures == 0, sc.stats.last_error
+    state = sc.state
+    assert state["frames"] == 2
+    assert state["xs"] == [0.0, 1.0, 2.0, 3.0]
+    assert state["deep"]["a"]["b"] == {"c": "<table>"}  # 4 levels deep
+    assert state["fn"].startswith("<function")
+    assert state["trap"] == {}  # read raw: its __index never runs
+    state["frames"] = 99  # a copy
+    world.step()
+    assert sc.state["frames"] == 3
