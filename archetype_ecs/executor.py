@@ -97,11 +97,21 @@ class Executor:
         world.events.update_all()
         for rec in tuple(world.recorders):  # a tuple: close() may detach in the loop
             rec.on_frame_end(world)
-        for hook in tuple(world.frame_end_hooks):
-            hook(world)
-        t1 = time.perf_counter_ns()
-        clock.real_dt = (t1 - t0) / 1e9
-        world.profiler.frame_mark(clock.frame, t0, t1)
+        # Every frame-end hook runs even when one raises (e.g. a breakpoint stopping
+        # the run), and the frame is still timed; the first error is raised after.
+        failed: Exception | None = None
+        try:
+            for hook in tuple(world.frame_end_hooks):
+                try:
+                    hook(world)
+                except Exception as exc:
+                    failed = failed or exc
+        finally:
+            t1 = time.perf_counter_ns()
+            clock.real_dt = (t1 - t0) / 1e9
+            world.profiler.frame_mark(clock.frame, t0, t1)
+        if failed is not None:
+            raise failed
 
     def run_phase(self, plan: PhasePlan) -> None:
         """Run one phase's batches, then its sync point."""

@@ -710,3 +710,20 @@ def test_same_program_twice_in_a_row_is_bit_identical() -> None:
     first = _run_program(2, _MODULE_PROGRAM)
     second = _run_program(2, _MODULE_PROGRAM)
     _assert_same(first, second)
+
+
+def test_a_failing_frame_end_hook_still_times_the_frame_and_runs_the_others() -> None:
+    from archetype_ecs import Time, World
+
+    w = World(threads=1)
+    ran: list[int] = []
+
+    def stop(world: World) -> None:
+        raise RuntimeError("stop here")
+
+    w.frame_end_hooks.extend([stop, lambda world: ran.append(world.resource(Time).frame)])
+    with pytest.raises(RuntimeError, match="stop here"):
+        w.step()
+    assert ran == [1]  # the hook after the failing one ran in the same frame
+    assert [f for f, _, _ in w.profiler.frames()] == [1]
+    assert w.resource(Time).real_dt > 0
