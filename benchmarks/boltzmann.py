@@ -276,7 +276,7 @@ class BoltzmannWealth(Scenario):
         self.kernel = exchange_sequential_kernel
         self.kernel_wealth = self.wealth.copy()
         self.kernel_order = np.empty(n, dtype=np.int64)
-        self.kernel_keys = (np.uint64(SEED), np.uint64(stream_id("bench")))
+        self.kernel_keys = (SEED, stream_id("bench"))  # ints, as the model passes them
         self.kernel_tick = 0
 
     def time_kernel_only(self, n: int) -> None:
@@ -285,7 +285,7 @@ class BoltzmannWealth(Scenario):
             self.kernel_wealth,
             self.kernel_order,
             *self.kernel_keys,
-            np.uint64(self.kernel_tick),
+            self.kernel_tick,
         )
 
     def setup_mesa(self, n: int) -> None:
