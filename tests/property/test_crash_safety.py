@@ -4,7 +4,7 @@ A child process (``sys.executable -c ...``) builds a world of 2e5 entities and s
 it again and again into one directory, changing values and structure between saves.
 Before each save it appends ``begin <k> <checksum of the state>`` to a side file, and
 after the save returns ``done <k> <snapshot>``, both fsynced. The test kills it at a
-random moment (seeded), then loads the directory: the load must succeed, be exact, and
+random moment (seeded; every other trial aims at a save in progress), then loads the directory: the load must succeed, be exact, and
 give either the last completed state or the one whose save was under way (its
 ``CURRENT`` swap may have happened just before the kill). The next trial saves into the
 same directory, so leftovers of a killed save must not get in the way either.
@@ -31,6 +31,7 @@ ENTITIES = 200_000
 DEFAULT_TRIALS = 20
 SLOW_TRIALS = 100
 MAX_DELAY = 0.6  # seconds between "ready" and the kill
+SAVE_WINDOW = 0.06  # seconds after a "begin" line in which aimed kills land
 
 # Shared by the child and the test: components and the content checksum.
 SHARED = '''
@@ -224,6 +225,20 @@ class Server:
         self.stderr.close()
 
 
+def count_begins(side: Path) -> int:
+    try:
+        return side.read_text().count("begin ")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_begin(side: Path, target: int, timeout: float = 30.0) -> None:
+    """Poll the side file until it holds ``target`` "begin" lines (or time out)."""
+    end = time.monotonic() + timeout
+    while count_begins(side) < target and time.monotonic() < end:
+        time.sleep(0.0005)
+
+
 def run_trial(
     server: Server, trial: int, seed: int, root: Path, ns: dict[str, Any]
 ) -> tuple[str, bool]:
@@ -233,7 +248,14 @@ def run_trial(
     pid, problem = server.start(root, side, trial, ENTITIES, 1 + trial % 2)
     if problem:
         return f"trial {trial}: {problem}", False
-    time.sleep(rng.uniform(0.0, MAX_DELAY))
+    if trial % 2:
+        # Aim inside a save: wait until the saver logs "begin" for a new save, then
+        # kill within about one save's duration (saves take tens of milliseconds, a
+        # small share of the saver's loop, so uniform kills rarely land in one).
+        wait_for_begin(side, count_begins(side) + rng.randint(1, 2))
+        time.sleep(rng.uniform(0.0, SAVE_WINDOW))
+    else:
+        time.sleep(rng.uniform(0.0, MAX_DELAY))
     os.kill(pid, signal.SIGKILL)
     status = server.reap()
     if status.split()[:1] != ["exit"]:
