@@ -128,7 +128,7 @@ def test_flock_aligns_over_time() -> None:
     s = boids.summary(w)
     assert s["agents"] == 400
     assert 3.0 - 1e-9 <= s["mean_speed"] <= 5.0 + 1e-9
-    assert set(s["system_mean_ms"]) >= {"physics_grid", "boids_flock"}
+    assert 0.0 < s["grid_share"] < 1.0  # physics_grid's share of the systems' time
     assert "polarization" in boids.status(w)
 
 
