@@ -360,16 +360,30 @@ def _group_batch(
 # --------------------------------------------------------------- instantiate_scene
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
-    """Subtree entities of one depth level and one archetype."""
+    """Subtree entities of one depth level and one archetype, with their values."""
 
     members: Array  # positions in the subtree
+    depth: int
     classes: tuple[type, ...]
-    values: dict[type, Columns]
+    values: dict[type, Columns]  # m rows per field
 
 
-def _scene_groups(world: World, subtree: Array, depth: Array) -> list[_Group]:
+def _subtree(world: World, root: int) -> tuple[Array, Array]:
+    """``root`` and its descendants (parents first) and their depth below ``root``."""
+    h = hierarchy(world)
+    top = np.array([int(root)], dtype=np.uint64)
+    ids = np.concatenate([top, h.descendants_of(top)])
+    depth = h.depth_of(ids) - h.depth_of(top)[0]
+    return ids, depth
+
+
+def _scene_groups(
+    world: World, subtree: Array, depth: Array, *, copy: bool = False
+) -> list[_Group]:
+    """The subtree's entities grouped by (depth, archetype), parents first, with
+    their values (``copy=True``: owned arrays that outlive later world changes)."""
     slots = (subtree & np.uint64(0xFFFF_FFFF)).astype(np.int64)
     tables = world.entities.table[slots]
     groups = []
@@ -379,36 +393,106 @@ def _scene_groups(world: World, subtree: Array, depth: Array) -> list[_Group]:
             members = at_level[tables[at_level] == tid]
             table = world.tables[int(tid)]
             classes = tuple(table.schemas[c].cls for c in table.components)
-            values = {
-                c: world.get_batch(subtree[members], c)
-                for c in classes
-                if not schema_of(c).is_tag
-            }
-            groups.append(_Group(members, classes, values))
+            values = {}
+            for c in classes:
+                if not schema_of(c).is_tag:
+                    got = world.get_batch(subtree[members], c)
+                    values[c] = (
+                        {k: np.array(v) for k, v in got.items()} if copy else got
+                    )
+            groups.append(_Group(members, d, classes, values))
     return groups
 
 
 def _remap(
-    refs: Array, lookup: tuple[Array, Array], new_ids: Array, n: int
+    refs: Array,
+    lookup: tuple[Array, Array],
+    new_ids: Array,
+    n: int,
+    *,
+    keep_outside: bool = True,
 ) -> tuple[Array, Array]:
     """Refs of m entities tiled to ``n`` copies, subtree refs mapped to the copies.
 
+    Refs outside the subtree are kept (``keep_outside``) or become the null entity.
     Returns the ``(n * m, ...)`` column (copy-major) and a mask of refs whose
     target copy did not exist yet (``new_ids`` still 0).
     """
     sorted_ids, order = lookup
     m = refs.shape[0]
     flat = refs.reshape(m, -1)
-    pos = np.searchsorted(sorted_ids, flat)
-    pos_c = np.minimum(pos, len(sorted_ids) - 1)
-    inside = (sorted_ids[pos_c] == flat) & (flat != 0)
-    target = order[pos_c]  # subtree position of each ref (where inside)
+    pos = np.minimum(np.searchsorted(sorted_ids, flat), len(sorted_ids) - 1)
+    inside = (sorted_ids[pos] == flat) & (flat != 0)
+    outside = flat[None, :, :] if keep_outside else np.uint64(0)
     copies = np.where(
-        inside[None, :, :], new_ids[target].transpose(2, 0, 1), flat[None, :, :]
+        inside[None, :, :], new_ids[order[pos]].transpose(2, 0, 1), outside
     )  # (n, m, k)
     missing = inside[None, :, :] & (copies == 0)
     shape = (n * m, *refs.shape[1:])
     return copies.reshape(shape), missing.reshape(shape)
+
+
+def _copy_subtree(
+    groups: list[_Group],
+    ids: Array,
+    sink: Target,
+    n: int,
+    *,
+    root_values: Mapping[type, Columns] | None = None,
+    detach_root: bool = False,
+) -> Array:
+    """Spawn ``n`` copies of a grouped subtree into ``sink``; returns the root copies.
+
+    One ``spawn_batch`` per group, whatever ``n`` is; EntityRefs into the subtree
+    point at the same copy. ``detach_root`` (scenes): the root copies get no
+    ``ChildOf`` and refs leaving the subtree become null; otherwise (copies of a
+    live subtree) they are kept. ``root_values`` adds or replaces components of the
+    root copies (n rows per field).
+    """
+    given_root = root_values or {}
+    order = np.argsort(ids, kind="stable")
+    lookup = (ids[order], order)
+    new_ids = np.zeros((len(ids), n), dtype=np.uint64)
+    fixes: list[tuple[_Group, type, str]] = []
+    for g in groups:
+        m = len(g.members)
+        classes = list(g.classes)
+        if g.depth == 0:
+            if detach_root:
+                classes = [c for c in classes if c is not ChildOf]
+            classes += [c for c in given_root if c not in classes]
+        batch: dict[type, object] = {}
+        for cls in classes:
+            given = given_root.get(cls, {}) if g.depth == 0 else {}
+            if cls not in g.values and not given:
+                batch[cls] = None
+                continue
+            cols: Columns = {}
+            for f in schema_of(cls).fields:
+                if f.name in given:
+                    cols[f.name] = given[f.name]
+                    continue
+                if cls not in g.values:
+                    continue  # a new component's missing fields take defaults
+                col = g.values[cls][f.name]
+                if f.type.is_entity:
+                    cols[f.name], missing = _remap(
+                        col, lookup, new_ids, n, keep_outside=not detach_root
+                    )
+                    if missing.any():
+                        fixes.append((g, cls, f.name))
+                else:
+                    cols[f.name] = np.tile(col, (n,) + (1,) * (col.ndim - 1))
+            batch[cls] = cols
+        spawned = sink.spawn_batch(batch, n=n * m)
+        new_ids[g.members] = spawned.reshape(n, m).T
+    for g, cls, fname in fixes:  # refs to copies spawned later: now they exist
+        col, _ = _remap(
+            g.values[cls][fname], lookup, new_ids, n, keep_outside=not detach_root
+        )
+        sink.set_batch(new_ids[g.members].T.reshape(-1), cls, {fname: col})
+    out: Array = new_ids[0].copy()
+    return out
 
 
 def instantiate_scene(
@@ -464,38 +548,6 @@ def instantiate_scene(
                 "a live root entity",
             )
         )
-    h = hierarchy(world)
-    top = np.array([int(root)], dtype=np.uint64)
-    subtree = np.concatenate([top, h.descendants_of(top)])
-    depth = h.depth_of(subtree) - h.depth_of(top)[0]
-    groups = _scene_groups(world, subtree, depth)
-    order = np.argsort(subtree, kind="stable")
-    lookup = (subtree[order], order)
-    new_ids = np.zeros((len(subtree), n), dtype=np.uint64)
+    subtree, depth = _subtree(world, int(root))
     sink: Target = world if commands is None else commands
-    fixes: list[tuple[_Group, type, str]] = []
-    for g in groups:
-        m = len(g.members)
-        batch: dict[type, object] = {}
-        for cls in g.classes:
-            if cls not in g.values:
-                batch[cls] = None
-                continue
-            cols: dict[str, Array] = {}
-            for f in schema_of(cls).fields:
-                col = g.values[cls][f.name]
-                if f.type.is_entity:
-                    cols[f.name], missing = _remap(col, lookup, new_ids, n)
-                    if missing.any():
-                        fixes.append((g, cls, f.name))
-                else:
-                    cols[f.name] = np.tile(col, (n,) + (1,) * (col.ndim - 1))
-            batch[cls] = cols
-        spawned = sink.spawn_batch(batch, n=n * m)
-        new_ids[g.members] = spawned.reshape(n, m).T
-    for g, cls, fname in fixes:  # refs to entities copied later: now they exist
-        col, _ = _remap(g.values[cls][fname], lookup, new_ids, n)
-        ids = new_ids[g.members].T.reshape(-1)
-        sink.set_batch(ids, cls, {fname: col})
-    out: np.ndarray[Any, np.dtype[np.uint64]] = new_ids[0].copy()
-    return out
+    return _copy_subtree(_scene_groups(world, subtree, depth), subtree, sink, n)

@@ -36,6 +36,7 @@ from archetype_ecs.errors import (
     coded,
 )
 from archetype_ecs.hierarchy import ChildOf, hierarchy
+from archetype_ecs.prefab import _copy_subtree, _Group, _scene_groups, _subtree
 from archetype_ecs.serialization import load, save
 from archetype_ecs.world import World
 
@@ -51,7 +52,6 @@ __all__ = [
 Array = np.ndarray[Any, Any]
 Columns = dict[str, Array]
 Target = World | CommandBuffer
-_MASK = np.uint64(0xFFFF_FFFF)
 
 
 class SceneError(SerializationError):
@@ -62,61 +62,6 @@ class SceneError(SerializationError):
 
 
 # ---------------------------------------------------------------- copying subtrees
-
-
-@dataclass(eq=False)
-class _Group:
-    """Subtree entities of one depth level and one archetype, with their values."""
-
-    members: Array  # positions in the subtree
-    depth: int
-    classes: tuple[type, ...]
-    values: dict[type, Columns]  # m rows per field
-
-
-def _subtree(world: World, root: int) -> tuple[Array, Array]:
-    """``root`` and its descendants (parents first) and their depth below ``root``."""
-    h = hierarchy(world)
-    top = np.array([int(root)], dtype=np.uint64)
-    ids = np.concatenate([top, h.descendants_of(top)])
-    depth = h.depth_of(ids) - h.depth_of(top)[0]
-    return ids, depth
-
-
-def _groups(world: World, ids: Array, depth: Array) -> list[_Group]:
-    tables = world.entities.table[(ids & _MASK).astype(np.int64)]
-    out = []
-    for d in range(int(depth.max()) + 1):
-        at_level = np.flatnonzero(depth == d)
-        for tid in np.unique(tables[at_level]):
-            members = at_level[tables[at_level] == tid]
-            t = world.tables[int(tid)]
-            classes = tuple(t.schemas[c].cls for c in t.components)
-            values = {
-                c: {k: np.array(v) for k, v in world.get_batch(ids[members], c).items()}
-                for c in classes
-                if not schema_of(c).is_tag
-            }
-            out.append(_Group(members, d, classes, values))
-    return out
-
-
-def _remap(
-    refs: Array, lookup: tuple[Array, Array], new_ids: Array, n: int
-) -> tuple[Array, Array]:
-    """Refs of m rows tiled to ``n`` copies (copy-major): refs into the subtree point
-    at the same copy, refs outside it become the null entity 0. Also returns a mask of
-    refs whose target copy does not exist yet (``new_ids`` still 0)."""
-    sorted_ids, order = lookup
-    m = refs.shape[0]
-    flat = refs.reshape(m, -1)
-    pos = np.minimum(np.searchsorted(sorted_ids, flat), len(sorted_ids) - 1)
-    inside = (sorted_ids[pos] == flat) & (flat != 0)
-    target = new_ids[order[pos]].transpose(2, 0, 1)  # (n, m, k)
-    copies = np.where(inside[None, :, :], target, np.uint64(0))
-    missing = inside[None, :, :] & (copies == 0)
-    shape = (n * m, *refs.shape[1:])
-    return copies.reshape(shape), missing.reshape(shape)
 
 
 def _outside_refs(groups: list[_Group], lookup: tuple[Array, Array]) -> int:
@@ -137,58 +82,6 @@ def _outside_refs(groups: list[_Group], lookup: tuple[Array, Array]) -> int:
                         np.count_nonzero((sorted_ids[pos] != flat) & (flat != 0))
                     )
     return count
-
-
-def _copy(
-    groups: list[_Group],
-    ids: Array,
-    sink: Target,
-    n: int,
-    root_values: Mapping[type, Columns],
-) -> Array:
-    """Spawn ``n`` copies of the grouped subtree into ``sink``; returns root copies.
-
-    The root never keeps a ``ChildOf`` (a scene's root has no parent inside it);
-    ``root_values`` adds or replaces components of the root copies (n rows each).
-    """
-    order = np.argsort(ids, kind="stable")
-    lookup = (ids[order], order)
-    new_ids = np.zeros((len(ids), n), dtype=np.uint64)
-    fixes: list[tuple[_Group, type, str]] = []
-    for g in groups:
-        m = len(g.members)
-        classes = list(g.classes)
-        if g.depth == 0:
-            classes = [c for c in classes if c is not ChildOf]
-            classes += [c for c in root_values if c not in classes]
-        batch: dict[type, object] = {}
-        for cls in classes:
-            given = root_values.get(cls, {}) if g.depth == 0 else {}
-            if cls not in g.values and not given:
-                batch[cls] = None
-                continue
-            cols: Columns = {}
-            for f in schema_of(cls).fields:
-                if f.name in given:
-                    cols[f.name] = given[f.name]
-                    continue
-                if cls not in g.values:
-                    continue  # a new component's missing fields take defaults
-                col = g.values[cls][f.name]
-                if f.type.is_entity:
-                    cols[f.name], missing = _remap(col, lookup, new_ids, n)
-                    if missing.any():
-                        fixes.append((g, cls, f.name))
-                else:
-                    cols[f.name] = np.tile(col, (n,) + (1,) * (col.ndim - 1))
-            batch[cls] = cols
-        spawned = sink.spawn_batch(batch, n=n * m)
-        new_ids[g.members] = spawned.reshape(n, m).T
-    for g, cls, fname in fixes:  # refs to copies spawned later: now they exist
-        col, _ = _remap(g.values[cls][fname], lookup, new_ids, n)
-        sink.set_batch(new_ids[g.members].T.reshape(-1), cls, {fname: col})
-    out: Array = new_ids[0].copy()
-    return out
 
 
 # ------------------------------------------------------------------------- saving
@@ -255,7 +148,13 @@ def save_scene(
     ids, depth = _subtree(world, int(root))
     staging = World(threads=1, profile=False)
     try:
-        _copy(_groups(world, ids, depth), ids, staging, 1, {})
+        _copy_subtree(
+            _scene_groups(world, ids, depth, copy=True),
+            ids,
+            staging,
+            1,
+            detach_root=True,
+        )
         return save(staging, path, file_format=file_format)
     finally:
         staging.close()
@@ -355,7 +254,7 @@ class Scene:
                     f"scene {p}: {len(staging) - len(ids)} entities are not below the "
                     "root (their ChildOf names an entity missing from the save)"
                 )
-            groups = _groups(staging, ids, depth)
+            groups = _scene_groups(staging, ids, depth, copy=True)
             order = np.argsort(ids, kind="stable")
             dropped = _outside_refs(groups, (ids[order], order))
             classes = sorted(
@@ -460,7 +359,14 @@ class Scene:
             hierarchy(target)  # so unloading a root cascades
         if n == 0:
             return np.empty(0, dtype=np.uint64)
-        return _copy(self._groups, self._ids, target, n, root_values)
+        return _copy_subtree(
+            self._groups,
+            self._ids,
+            target,
+            n,
+            root_values=root_values,
+            detach_root=True,
+        )
 
 
 # ------------------------------------------------------------------------ manager
