@@ -721,7 +721,9 @@ def test_a_failing_frame_end_hook_still_times_the_frame_and_runs_the_others() ->
     def stop(world: World) -> None:
         raise RuntimeError("stop here")
 
-    w.frame_end_hooks.extend([stop, lambda world: ran.append(world.resource(Time).frame)])
+    w.frame_end_hooks.extend(
+        [stop, lambda world: ran.append(world.resource(Time).frame)]
+    )
     with pytest.raises(RuntimeError, match="stop here"):
         w.step()
     assert ran == [1]  # the hook after the failing one ran in the same frame
