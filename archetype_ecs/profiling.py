@@ -108,16 +108,18 @@ class _Stat:
         self.ring_sum = 0
 
     def add(self, duration: int, rows: int, window: int) -> None:
-        if len(self.ring) < window:
-            self.ring.append(duration)
+        ring = self.ring
+        if len(ring) < window:
+            ring.append(duration)
+            self.ring_sum += duration
         else:
             slot = self.calls % window
-            self.ring_sum -= self.ring[slot]
-            self.ring[slot] = duration
-        self.ring_sum += duration
+            self.ring_sum += duration - ring[slot]
+            ring[slot] = duration
         self.calls += 1
         self.last = duration
-        self.max = max(self.max, duration)
+        if duration > self.max:
+            self.max = duration
         self.total += duration
         self.rows_last = rows
         self.rows_total += rows
@@ -260,7 +262,8 @@ class Profiler:
             stat = self._stats.get(key)
             if stat is None:
                 stat = self._stats[key] = _Stat(kind, name, phase, python=python)
-            stat.python = python
+            elif stat.python is not python:
+                stat.python = python
             stat.add(end_ns - start_ns, rows, self.window)
             # a plain tuple (a NamedTuple costs ~4x as much to build); made a Span
             # when read

@@ -10,6 +10,7 @@ disabled. The frame and the other scripts go on.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ class Script:
         tools = LuaDevtools.of(rt)
         tools.api.set_env(rt.env)  # the current one (a hot reload makes a new env)
         return lua_value(tools.api.state())
+
+
+_DTYPE = operator.attrgetter("dtype")
 
 
 def _fmt(dtype: np.dtype[Any]) -> str:
@@ -504,13 +508,15 @@ class ScriptEngine:
             return None
         finally:
             end = time.perf_counter_ns()
-            sc.stats.calls += 1
-            sc.stats.time_ns += end - start
-            self.world.profiler.record(
-                "script", name, phase, start, end, 0, n, python=True
-            )
-            for hook in self.call_hooks:
-                hook(sc, phase, start, end)
+            st = sc.stats
+            st.calls += 1
+            st.time_ns += end - start
+            prof = self.world.profiler
+            if prof.enabled:
+                prof.record("script", name, phase, start, end, 0, n, python=True)
+            if self.call_hooks:
+                for hook in self.call_hooks:
+                    hook(sc, phase, start, end)
         sc.stats.consecutive_failures = 0
         return recorded
 
@@ -540,7 +546,9 @@ class ScriptEngine:
                 sc.logs[:] = (sc.logs + api.logs)[-100:]
             self.last_statuses = np.asarray(out, np.int64) if statuses else None
             return api.recorded
-        for res, values in self._resource_values(sc).items():
+        for res, values in (
+            self._resource_values(sc).items() if sc.perms.resources else ()
+        ):
             lay = ",".join(
                 f"{k}={'d' if isinstance(v, float) else 'j'}" for k, v in values.items()
             )
@@ -568,12 +576,12 @@ class ScriptEngine:
                 rt.logs.clear()
             raw = rt.take_commands()
         self.last_statuses = np.frombuffer(out, "<i8").copy() if statuses else None
-        return _merge_spawns([self._decode(sc, c) for c in raw])
+        return _merge_spawns([self._decode(sc, c) for c in raw]) if raw else []
 
     def _layout(self, batch: dict[str, Array]) -> tuple[str, tuple[str, ...]]:
         """The packed layout of a batch (``"entity=j,Pos.x=d"``) and each column's
         format; cached by column names and dtypes (the same every frame)."""
-        key = (tuple(batch), tuple(v.dtype for v in batch.values()))
+        key = (tuple(batch), tuple(map(_DTYPE, batch.values())))
         hit = self._layouts.get(key)
         if hit is None:
             fmts = tuple(

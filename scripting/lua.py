@@ -679,6 +679,7 @@ class LuaSandbox:
         self._host = make(cfg, _PRELUDE.encode())
         self._hash = ""
         self._env: Any = None
+        self._encoded: dict[str, bytes] = {}  # entry / layout strings as Lua bytes
         self._call_all = self._host.call_all
         self._pending = 0
         self.configure("", "", "", spawn=False, despawn=False, schema="")
@@ -745,15 +746,14 @@ class LuaSandbox:
         """
         if self._env is None:
             raise ScriptError(self.name, "no script loaded")
+        enc = self._encoded
+        e = enc.get(entry) or enc.setdefault(entry, entry.encode())
+        lay = enc.get(layout) or enc.setdefault(layout, layout.encode())
+        if len(enc) > 256:
+            enc.clear()
         try:
             res = self._call_all(
-                self.limits.instructions,
-                self._env,
-                entry.encode(),
-                n,
-                layout.encode(),
-                blob,
-                statuses,
+                self.limits.instructions, self._env, e, n, lay, blob, statuses
             )
         except lua54.LuaMemoryError as exc:
             self._take_counts()
@@ -761,8 +761,9 @@ class LuaSandbox:
             raise ScriptMemoryError(
                 self.name, f"memory limit exceeded ({exc})"
             ) from None
-        ok, kind, msg, tb, out, v, d, logs, self._pending = res
-        self.violations, self.refusals = int(v), int(d)
+        ok, kind, msg, tb, out, self.violations, self.refusals, logs, self._pending = (
+            res  # Lua integers arrive as Python ints
+        )
         if logs:
             self.logs.extend(_text(logs).split("\n"))
             del self.logs[: -self.limits.max_logs]
