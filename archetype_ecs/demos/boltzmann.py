@@ -109,10 +109,14 @@ def exchange(ctx: SystemContext) -> None:
         eco.transfers = 0
         return
     wealth = columns[0] if len(columns) == 1 else np.concatenate(columns)
-    # Python ints, not np.uint64: Numba types them ~3 us faster per call. Seeds
-    # below 2**63 (streams always) type as int64, larger ones as uint64; the hash
-    # casts every key to uint64 first, so the numbers are the same either way.
-    keys = (ctx.resource(Rng).seed, eco.stream, ctx.time.frame)
+    # Python ints, not np.uint64: Numba types them ~3 us faster per call. Every key
+    # goes in as an int64 (a seed >= 2**63 by its two's-complement value): the hash
+    # casts keys to uint64 first, so the numbers are the same, and one compiled
+    # signature serves every seed (a uint64-sized int would not convert to int64).
+    keys = tuple(
+        k - (1 << 64) if k >= 1 << 63 else k
+        for k in (ctx.resource(Rng).seed, eco.stream, ctx.time.frame)
+    )
     scratch = eco.scratch_for(wealth.shape[0])
     step = (
         exchange_sequential_kernel

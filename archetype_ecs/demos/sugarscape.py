@@ -186,7 +186,8 @@ def forage(ctx: SystemContext) -> None:
     """Growback, then every agent moves, eats and maybe dies (one kernel call)."""
     land = ctx.resource_mut(Landscape)
     parts = list(ctx.query(Location, Sugar, Traits))
-    if not parts:
+    if not parts:  # nobody left: the landscape still grows back (G-infinity)
+        np.copyto(land.level, land.capacity)
         land.deaths = 0
         land.population.append(0)
         return

@@ -56,7 +56,9 @@ class MoneyAgent:
 class MesaStyleModel:
     def __init__(self, n: int, wealth: int, seed: int) -> None:
         self.agents = [MoneyAgent(i, wealth) for i in range(n)]
-        self.seed = seed
+        # np.uint64: a Python int >= 2**63 would not convert to the int64
+        # signature `integers` may already have been compiled for in this process
+        self.seed = np.uint64(seed)
         self.tick = 0
         self.transfers = 0
 

@@ -261,3 +261,17 @@ def test_two_agents_on_one_cell_are_refused_before_anything_moves() -> None:
         world.step()
     assert agents_of(world) == before
     assert np.array_equal(world.resource(sugarscape.Landscape).level, level)
+
+
+def test_the_landscape_grows_back_after_the_last_agent_dies() -> None:
+    """Regression (found by the slow-tier reference run): with no agent left, the
+    forage system still applies G-infinity growback, like the reference."""
+    world = sugarscape.build(seed=3, agents=4, width=6, height=6)
+    land = world.resource(sugarscape.Landscape)
+    world.despawn_batch(
+        world.query(sugarscape.Location).to_arrow().column(0).to_numpy()
+    )
+    land.level[:] = 0
+    world.step()
+    assert land.level.tolist() == land.capacity.tolist()
+    assert land.population[-1] == 0
