@@ -28,6 +28,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ def _action(value: object) -> str:
     return act
 
 
-class Frame:
+class Frame(ABC):
     """A stopped script: where it is, its stack, variables and an ``eval``.
 
     Valid only while the script is stopped (inside the ``on_stop`` callback, or
@@ -250,21 +251,21 @@ class Frame:
         lv = self._level(level)
         return self._run(lambda: self._eval(expression, lv))
 
-    # implemented per language
-    def _locals(self, level: int) -> dict[str, Any]:
-        raise NotImplementedError
+    # implemented per language (_LuaFrame, _PyFrame)
+    @abstractmethod
+    def _locals(self, level: int) -> dict[str, Any]: ...
 
-    def _upvalues(self, level: int) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def _upvalues(self, level: int) -> dict[str, Any]: ...
 
-    def _state(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _state(self) -> Any: ...
 
-    def _globals(self) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def _globals(self) -> dict[str, Any]: ...
 
-    def _eval(self, expression: str, level: int) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _eval(self, expression: str, level: int) -> Any: ...
 
 
 class _LuaFrame(Frame):

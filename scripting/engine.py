@@ -267,15 +267,7 @@ class ScriptEngine:
         else:
             runtime = self._runtime(name, language)
         if isinstance(runtime, LuaSandbox):
-            runtime.configure(
-                " ".join(perms.reads),
-                " ".join(perms.writes),
-                " ".join(perms.resources),
-                spawn=perms.spawn,
-                despawn=perms.despawn,
-                schema=self._schema(perms),
-                events=" ".join(perms.events),
-            )
+            self._configure_lua(runtime, perms)
         runtime.load(text)
         script = Script(name, language, text, perms, runtime)
         if old is not None:
@@ -577,6 +569,18 @@ class ScriptEngine:
             raw = rt.take_commands()
         self.last_statuses = np.frombuffer(out, "<i8").copy() if statuses else None
         return _merge_spawns([self._decode(sc, c) for c in raw]) if raw else []
+
+    def _configure_lua(self, box: LuaSandbox, perms: Permissions) -> None:
+        """Give a Lua sandbox a script's permissions and the schemas it may touch."""
+        box.configure(
+            " ".join(perms.reads),
+            " ".join(perms.writes),
+            " ".join(perms.resources),
+            spawn=perms.spawn,
+            despawn=perms.despawn,
+            schema=self._schema(perms),
+            events=" ".join(perms.events),
+        )
 
     def _layout(self, batch: dict[str, Array]) -> tuple[str, tuple[str, ...]]:
         """The packed layout of a batch (``"entity=j,Pos.x=d"``) and each column's

@@ -812,15 +812,7 @@ def _validate_fresh(
     rt: LuaSandbox | PythonScript
     if kind == "lua":
         box = LuaSandbox(name, engine.limits)
-        box.configure(
-            " ".join(perms.reads),
-            " ".join(perms.writes),
-            " ".join(perms.resources),
-            spawn=perms.spawn,
-            despawn=perms.despawn,
-            schema=engine._schema(perms),
-            events=" ".join(perms.events),
-        )
+        engine._configure_lua(box, perms)
         box.load(text)  # compiles and runs the top level
         rt = box
     else:
@@ -934,15 +926,7 @@ class _ScriptTarget:
         if hook is not None:
             old_data = rt._rt.execute(_LUA_OLD_DATA.encode())(old_env)
             _lua_call(rt, hook, old_data)
-        rt.configure(
-            " ".join(perms.reads),
-            " ".join(perms.writes),
-            " ".join(perms.resources),
-            spawn=perms.spawn,
-            despawn=perms.despawn,
-            schema=self.engine._schema(perms),
-            events=" ".join(perms.events),
-        )
+        self.engine._configure_lua(rt, perms)
         rt._env, rt._hash = env, _digest(text.encode())
         rt.compiles += 1
         return rt
