@@ -189,14 +189,17 @@ class Grid:
     def near_border(self, s: int, x: Array, y: Array) -> Array:
         """Rows of points of region ``s`` within ``halo`` of its border (a superset of
         every neighbor's halo rows: those must cross the border to reach one)."""
-        h = self.halo
         near = np.zeros(len(x), bool)
         for axis, v, cells in ((0, x, self.shape[0]), (1, y, self.shape[1])):
             if cells == 1:
                 continue  # no other region along this axis
             lo, hi = self._span(s, axis)
             w = self._wrap(v, axis)
-            near |= (w - lo < h) | (hi - w <= h)
+            # A hair wider than the halo: halo_mask rounds differently (it wraps
+            # v - edge), and a point exactly ``halo`` from the border may land on
+            # either side of it there; scanning a few more rows is harmless.
+            h = self.halo + 1e-9 * self.period[axis]
+            near |= (w - lo <= h) | (hi - w <= h)
         return np.flatnonzero(near)
 
     def outside(self, s: int, x: Array, y: Array) -> Array:
