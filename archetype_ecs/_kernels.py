@@ -303,39 +303,105 @@ _RETIRED = 0xFFFF_FFFF
 
 
 @njit
-def check_saved_index_kernel(ids: Array, generation: Array, free: Array) -> int:
-    """Check a loaded save's ids against its entity index in O(ids + slots).
+def place_saved_ids_kernel(
+    ids: Array,
+    generation: Array,
+    table_arr: Array,
+    row_arr: Array,
+    table_id: int,
+    start: int,
+) -> int:
+    """Check one saved table's ids against the saved index and record where they go.
 
-    Every id must name a slot of ``generation`` with its generation, once; every free
-    slot must be in range, not live, listed once; no slot may hold generation 0;
-    every slot is live, free or retired (generation 0xFFFFFFFF). Returns the first
-    failing ``INDEX_*`` code, checked in that order.
+    ``table_arr`` holds -1 for every slot not yet placed (ids of tables placed
+    before are already recorded). Each id must name a slot of ``generation`` with its
+    generation, once; it is recorded at row ``start + i`` of ``table_id``. Returns
+    ``INDEX_STALE_ID`` or ``INDEX_DUPLICATE_ID`` at the first failing id, else
+    ``INDEX_OK``. With :func:`check_saved_free_kernel`, the checks and codes of
+    :func:`check_saved_index_reference`, in one pass over ids and one over slots.
     """
     size = generation.shape[0]
-    mark = np.zeros(size, dtype=np.uint8)  # 1 live, 2 free
     mask = np.uint64(0xFFFF_FFFF)
     for i in range(ids.shape[0]):
         slot = ids[i] & mask
         if slot >= size or np.uint32(ids[i] >> np.uint64(32)) != generation[slot]:
             return INDEX_STALE_ID
-        if mark[slot]:
+        if table_arr[slot] != -1:
             return INDEX_DUPLICATE_ID
-        mark[slot] = 1
-    for i in range(free.shape[0]):
-        f = free[i]
-        if f < 0 or f >= size or mark[f]:
-            return INDEX_BAD_FREE
-        mark[f] = 2
-    for s in range(size):
-        if generation[s] == 0:
-            return INDEX_GENERATION_ZERO
-        if mark[s] == 0 and generation[s] != _RETIRED:
-            return INDEX_UNACCOUNTED
+        table_arr[slot] = table_id
+        row_arr[slot] = start + i
     return INDEX_OK
 
 
+@njit
+def check_saved_free_kernel(
+    free: Array, generation: Array, table_arr: Array, gen_out: Array
+) -> int:
+    """Check a saved free list and every slot once all ids are placed; copy generations.
+
+    Every free slot must be in range, not live, listed once; no slot may hold
+    generation 0; every slot is live, free or retired (generation 0xFFFFFFFF).
+    Returns the first failing ``INDEX_*`` code in that order. ``table_arr`` is left
+    as :func:`place_saved_ids_kernel` made it (-1: not live); ``gen_out`` receives
+    ``generation`` (the owned copy the entity index keeps).
+    """
+    size = generation.shape[0]
+    code = INDEX_OK
+    for i in range(free.shape[0]):
+        f = free[i]
+        if f < 0 or f >= size or table_arr[f] != -1:
+            code = INDEX_BAD_FREE
+            break
+        table_arr[f] = -2  # free (restored to -1 below)
+    for s in range(size):
+        g = generation[s]
+        gen_out[s] = g
+        if code == INDEX_OK:
+            if g == 0:
+                code = INDEX_GENERATION_ZERO
+            elif table_arr[s] == -1 and g != _RETIRED:
+                code = INDEX_UNACCOUNTED
+        if table_arr[s] == -2:
+            table_arr[s] = -1
+    return code
+
+
+def check_saved_index(
+    runs: list[Array],
+    generation: Array,
+    free: Array,
+    places: list[tuple[int, int]] | None = None,
+    out: tuple[Array, Array, Array] | None = None,
+) -> tuple[int, Array, Array, Array]:
+    """Check saved tables' ids (one array per table) against a saved entity index.
+
+    ``places[k]`` is the ``(table id, first row)`` the ``k``-th run goes to (default
+    ``(k, 0)``). Returns ``(code, table, row, generation)``: the first failing
+    ``INDEX_*`` code and, when it is ``INDEX_OK``, the entity index's arrays for
+    those places and an owned copy of ``generation`` (``row`` is only meaningful
+    where ``table >= 0``). ``out`` are those three arrays, allocated by the caller
+    (any content). Releases the GIL throughout but for the allocations.
+    """
+    size = len(generation)
+    if out is None:
+        out = (
+            np.empty(size, dtype=np.int32),
+            np.empty(size, dtype=np.int64),
+            np.empty(size, dtype=np.uint32),
+        )
+    table_arr, row_arr, gen_out = out
+    table_arr.fill(-1)
+    for k, ids in enumerate(runs):
+        tid, start = places[k] if places is not None else (k, 0)
+        code = place_saved_ids_kernel(ids, generation, table_arr, row_arr, tid, start)
+        if code != INDEX_OK:
+            return code, table_arr, row_arr, gen_out
+    code = check_saved_free_kernel(free, generation, table_arr, gen_out)
+    return code, table_arr, row_arr, gen_out
+
+
 def check_saved_index_reference(ids: Array, generation: Array, free: Array) -> int:
-    """NumPy twin of :func:`check_saved_index_kernel` (same codes, same order)."""
+    """Plain twin of :func:`check_saved_index` over all ids (same codes, same order)."""
     size = len(generation)
     slot = (ids & np.uint64(0xFFFF_FFFF)).astype(np.int64)
     gen = (ids >> np.uint64(32)).astype(np.uint32)

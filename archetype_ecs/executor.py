@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from archetype_ecs._jit import kernel_threads, limit_kernel_threads
 from archetype_ecs.commands import CommandBuffer
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Executor"]
 
+T = TypeVar("T")
+
 
 class Executor:
     """Owns the thread pool and each system's query state for one world."""
@@ -49,6 +52,52 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            # The calling thread works too: threads - 1 workers.
+            self._pool = ThreadPoolExecutor(
+                max(1, self.threads - 1), thread_name_prefix="ecs"
+            )
+        return self._pool
+
+    def run_tasks(self, tasks: Sequence[Callable[[], T]]) -> list[T]:
+        """Run ``tasks`` on the world's threads (the caller's included); their results.
+
+        Tasks are taken in order from one queue by every thread, so put the longest
+        first. Every task runs, and every thread has finished, before this returns
+        or raises the first task's exception (in task order). With ``threads=1``
+        they run one after the other on the caller's thread. Tasks must release the
+        GIL (NumPy copies, ``nogil`` kernels, hashing) to run at the same time.
+        """
+        results: list[Any] = [None] * len(tasks)
+        errors: list[BaseException | None] = [None] * len(tasks)
+        queue = iter(range(len(tasks)))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    i = next(queue, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = tasks[i]()
+                except BaseException as exc:  # re-raised below, in task order
+                    errors[i] = exc
+
+        helpers = min(self.threads, len(tasks)) - 1
+        futures = [self._workers().submit(drain) for _ in range(helpers)]
+        drain()
+        for f in futures:
+            # A helper that never started (every worker busy: say this is called from
+            # one) is not needed any more; wait for the ones that did start.
+            if not f.cancel():
+                f.result()
+        for err in errors:
+            if err is not None:
+                raise err
+        return results
 
     def _state(self, sys: System) -> QueryState:
         state = self._states.get(sys.name)
@@ -156,17 +205,11 @@ class Executor:
         serial = [p for p in ready if p not in pooled and p[0].kind != "exclusive"]
         if self.threads > 1 and len(pooled) > 1:
             futures: list[Future[None]] = []
-            if self._pool is None:
-                # The calling thread runs one system itself: threads - 1 workers.
-                self._pool = ThreadPoolExecutor(
-                    max(1, self.threads - 1), thread_name_prefix="ecs"
-                )
+            pool = self._workers()
             world._phase_active += 1
             try:
                 for sys, ctx in pooled[1:]:
-                    futures.append(
-                        self._pool.submit(self._run_one, sys, ctx, phase, buffers)
-                    )
+                    futures.append(pool.submit(self._run_one, sys, ctx, phase, buffers))
                 self._run_one(pooled[0][0], pooled[0][1], phase, buffers)
                 for sys, ctx in serial:
                     self._run_one(sys, ctx, phase, buffers)

@@ -10,6 +10,7 @@ file before it changes anything, so bad input leaves the world untouched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -17,7 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +37,17 @@ from archetype_ecs._kernels import (
     INDEX_OK,
     INDEX_STALE_ID,
     INDEX_UNACCOUNTED,
-    check_saved_index_kernel,
+    check_saved_index,
+    place_run_kernel,
     remap_ids_kernel,
     remap_ids_reference,
 )
-from archetype_ecs.component import ComponentSchema, schema_of
+from archetype_ecs.component import ComponentId, ComponentSchema, schema_of
 from archetype_ecs.errors import SerializationError
 from archetype_ecs.random import Rng
 from archetype_ecs.resources import Time
 from archetype_ecs.schema import coerce_column
-from archetype_ecs.table import ENTITY_COLUMN
+from archetype_ecs.table import ENTITY_COLUMN, Slab, allocate_slab, column_specs
 
 if TYPE_CHECKING:
     from archetype_ecs.query import QueryState
@@ -657,10 +659,10 @@ def _validate_manifest(m: dict[str, Any], mpath: Path) -> None:
         raise _bad(mpath, "'skipped_resources'")
 
 
-def _checked_file(
-    folder: Path, entry: Mapping[str, Any], key: str, hkey: str
+def _mapped_entry(
+    folder: Path, entry: Mapping[str, Any], key: str
 ) -> tuple[Path, pa.Buffer]:
-    """The file's bytes (memory-mapped, read once), checked against its hash."""
+    """The file a manifest entry names, memory-mapped (read once, not yet checked)."""
     name = entry.get(key)
     if not isinstance(name, str) or "/" in name or name.startswith("."):
         raise SerializationError(f"{folder / MANIFEST}: bad file name {name!r}")
@@ -668,15 +670,61 @@ def _checked_file(
     if not p.is_file():
         raise SerializationError(f"{p}: listed in the manifest but missing")
     try:
-        buf = _mapped(p)
+        return p, _mapped(p)
     except (OSError, pa.ArrowException) as exc:
         raise SerializationError(f"{p}: cannot be read ({exc})") from exc
+
+
+def _checked_file(
+    folder: Path, entry: Mapping[str, Any], key: str, hkey: str
+) -> tuple[Path, pa.Buffer]:
+    """One file of the snapshot, mapped and checked against its hash."""
+    p, buf = _mapped_entry(folder, entry, key)
     if not _matches(buf, entry.get(hkey)):
-        raise SerializationError(
-            f"{p}: content does not match its hash in the manifest (corrupt or "
-            "changed after saving); restore it from a backup or save again"
-        )
+        raise _hash_mismatch(p)
     return p, buf
+
+
+def _hash_mismatch(p: Path) -> SerializationError:
+    return SerializationError(
+        f"{p}: content does not match its hash in the manifest (corrupt or "
+        "changed after saving); restore it from a backup or save again"
+    )
+
+
+_Files = dict[str, tuple[Path, pa.Buffer]]
+
+
+Runner = Callable[[Sequence[Callable[[], Any]]], list[Any]]
+
+
+def _checked_files(folder: Path, manifest: Mapping[str, Any], world: World) -> _Files:
+    """Every file of the snapshot, mapped and checked against its hash (in parallel).
+
+    Keyed by file name. The hashes run on the world's threads (hashing releases the
+    GIL), the largest file first; the first failing file in manifest order is the one
+    reported.
+    """
+    wanted: list[tuple[Mapping[str, Any], str, str]] = [
+        (t, "file", "hash") for t in manifest["tables"]
+    ]
+    meta = manifest.get("index")
+    if meta is not None:
+        wanted += [(meta, "file", "hash"), (meta, "free_file", "free_hash")]
+    files = [(*_mapped_entry(folder, e, k), e.get(h)) for e, k, h in wanted]
+    order = sorted(range(len(files)), key=lambda i: -files[i][1].size)
+    verdicts = _runner(world, sum(f[1].size for f in files))(
+        [_hash_task(files[i][1], files[i][2]) for i in order]
+    )
+    good = dict(zip(order, verdicts, strict=True))
+    for i, (p, _, _) in enumerate(files):
+        if not good[i]:
+            raise _hash_mismatch(p)
+    return {p.name: (p, buf) for p, buf, _ in files}
+
+
+def _hash_task(buf: pa.Buffer, expected: object) -> Callable[[], bool]:
+    return lambda: _matches(buf, expected)
 
 
 def _resolve_classes(
@@ -759,6 +807,7 @@ def _read_tables(
     folder: Path,
     manifest: Mapping[str, Any],
     classes: Mapping[str, tuple[type, Migration | None]],
+    files: _Files,
 ) -> list[_LoadedTable]:
     file_format = manifest.get("file_format")
     if file_format not in _SUFFIX:
@@ -774,7 +823,7 @@ def _read_tables(
             raise SerializationError(
                 f"{folder / MANIFEST}: malformed table entry {entry!r}"
             )
-        p, buf = _checked_file(folder, entry, "file", "hash")
+        p, buf = files[entry["file"]]
         table = _read_table(p, buf, file_format)
         if table.num_rows != entry.get("rows"):
             raise SerializationError(
@@ -810,15 +859,14 @@ def _read_tables(
 
 
 def _read_index(
-    folder: Path, manifest: Mapping[str, Any]
+    folder: Path, manifest: Mapping[str, Any], files: _Files
 ) -> tuple[Array, Array] | None:
+    """The saved generations and free list (views of the mapped files)."""
     meta = manifest.get("index")
     if meta is None:
         return None
-    if not isinstance(meta, dict):
-        raise SerializationError(f"{folder / MANIFEST}: malformed 'index'")
-    gen_t = _read_table(*_checked_file(folder, meta, "file", "hash"), "ipc")
-    free_t = _read_table(*_checked_file(folder, meta, "free_file", "free_hash"), "ipc")
+    gen_t = _read_table(*files[meta["file"]], "ipc")
+    free_t = _read_table(*files[meta["free_file"]], "ipc")
     try:
         generation = np.asarray(gen_t.column("generation").to_numpy(), np.uint32)
         free = np.asarray(free_t.column("free").to_numpy(), np.int64)
@@ -854,11 +902,13 @@ def _check_consistency(
         if (ordered[1:] == ordered[:-1]).any():
             raise SerializationError(f"{folder}: {_INDEX_PROBLEMS[INDEX_DUPLICATE_ID]}")
         return all_ids
-    generation, free = index
-    code = check_saved_index_kernel(all_ids, generation, free)
+    _raise_index_problem(folder, check_saved_index([all_ids], *index)[0])
+    return all_ids
+
+
+def _raise_index_problem(folder: Path, code: int) -> None:
     if code != INDEX_OK:
         raise SerializationError(f"{folder}: {_INDEX_PROBLEMS[code]}")
-    return all_ids
 
 
 def load(
@@ -906,18 +956,19 @@ def load(
     folder, manifest = _manifest(root)
     mig_map = {m.name: m for m in migrations}
     classes = _resolve_classes(manifest, target, components, mig_map, folder / MANIFEST)
-    loaded = _read_tables(folder, manifest, classes)
-    index = _read_index(folder, manifest)
-    all_ids = _check_consistency(folder, loaded, index)
+    files = _checked_files(folder, manifest, target)
+    loaded = _read_tables(folder, manifest, classes, files)
+    index = _read_index(folder, manifest, files)
     target._check_not_iterating("load")
     restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
-    for cls, _ in classes.values():  # registers names (E0010) before any change
-        target.components.id_of(cls, "load")
-    exact = index is not None and len(target) == 0
-    if exact:
-        assert index is not None
-        result = _restore_exact(target, loaded, index, all_ids)
+    order = [cls for cls, _ in classes.values()]  # registration order (E0010)
+    if index is not None and len(target) == 0:
+        run = _runner(target, sum(buf.size for _, buf in files.values()))
+        result = _restore_exact(target, loaded, index, order, folder, run)
     else:
+        all_ids = _check_consistency(folder, loaded, index)
+        for cls in order:  # registers names before any change
+            target.components.id_of(cls, "load")
         result = _load_remapped(target, loaded, all_ids)
     target._resources.update(restored)
     result.skipped_resources = skipped
@@ -926,31 +977,142 @@ def load(
     return result
 
 
+_CHUNK = 4 << 20  # bytes of rows one copy task moves
+# Loads of fewer bytes run on the calling thread: below this, handing work to other
+# threads costs more than it saves.
+_PARALLEL = 16 << 20
+
+
+@contextlib.contextmanager
+def _threaded_loads(chunk: int = 256) -> Iterator[None]:
+    """Within: every load takes the threaded path, copying ``chunk`` bytes of rows
+    per task (tests: small saves then exercise what large ones do)."""
+    global _PARALLEL, _CHUNK
+    saved = _PARALLEL, _CHUNK
+    _PARALLEL, _CHUNK = 0, chunk
+    try:
+        yield
+    finally:
+        _PARALLEL, _CHUNK = saved
+
+
+def _runner(world: World, nbytes: int) -> Runner:
+    """How a load of ``nbytes`` runs its tasks: on the world's threads, or serially."""
+    return world._executor.run_tasks if nbytes >= _PARALLEL else _serial
+
+
+def _serial(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    return [task() for task in tasks]
+
+
+def _planned_places(
+    world: World, loaded: list[_LoadedTable], order: list[type]
+) -> list[tuple[int, int]]:
+    """The (table id, first row) each loaded table will get in an empty ``world``.
+
+    Mirrors what registering ``order`` and then ``get_or_create`` per loaded table
+    will do, without changing anything, so the entity index can be built before the
+    load is known to be good. The install step re-places any table it got wrong.
+    """
+    ids = dict(world.components._ids)
+    for cls in order:
+        ids.setdefault(cls, ComponentId(len(ids)))
+    by_set = dict(world.archetypes._by_set)
+    rows: dict[int, int] = {}
+    places = []
+    for lt in loaded:
+        key = tuple(sorted({ids[c] for c in lt.classes}))
+        tid = by_set.setdefault(key, len(by_set))
+        places.append((tid, rows.get(tid, 0)))
+        rows[tid] = rows.get(tid, 0) + len(lt.ids)
+    return places
+
+
 def _restore_exact(
-    world: World, loaded: list[_LoadedTable], index: tuple[Array, Array], all_ids: Array
+    world: World,
+    loaded: list[_LoadedTable],
+    index: tuple[Array, Array],
+    order: list[type],
+    folder: Path,
+    run: Runner,
 ) -> LoadResult:
+    """Restore ids exactly into an empty world.
+
+    Everything is built outside the world first, on the world's threads: each table's
+    columns are copied into a fresh slab, and the entity index is checked and built
+    in one pass (a bad index raises here, with nothing changed). Then the world
+    takes the slabs and index arrays without another copy.
+    """
     generation, free = index
-    idx = world.entities
+    places = _planned_places(world, loaded, order)
+    tracked = {world.components.schemas[c].name for c in world.components.tracked}
+    tick = np.uint32(world.change_tick)
+    slabs: list[Slab | None] = []
+    # Allocated here, filled on the world's threads (memory a short-lived worker
+    # thread allocates comes from its own arena: fresh pages every load).
     size = len(generation)
-    if size > len(idx.generation):
-        idx._grow(size)
-    idx.generation[:size] = generation
-    idx.table[:size] = -1
+    runs = [t.ids for t in loaded]
+    arrays = (
+        np.empty(size, dtype=np.int32),
+        np.empty(size, dtype=np.int64),
+        np.empty(size, dtype=np.uint32),
+    )
+    all_ids = np.empty(sum(len(r) for r in runs), dtype=np.uint64)
+    tasks: list[Callable[[], Any]] = [
+        lambda: check_saved_index(runs, generation, free, places, arrays),
+        lambda: np.concatenate(runs, out=all_ids) if runs else all_ids,
+    ]
+    for lt, (_, start) in zip(loaded, places, strict=True):
+        n = len(lt.ids)
+        if start:  # a second saved table of the same archetype: appended at install
+            slabs.append(None)
+            continue
+        schemas = [schema_of(c) for c in lt.classes]
+        slab = allocate_slab(column_specs(schemas, tracked), n)
+        slabs.append(slab)
+        sources: dict[str, Any] = {ENTITY_COLUMN: lt.ids}
+        for s in schemas:
+            for fname, arr in lt.values[s.cls].items():
+                sources[f"{s.name}.{fname}"] = arr
+        row_bytes = sum(arr.strides[0] for _, arr in slab.values()) or 1
+        chunks = max(1, -(-n * row_bytes // _CHUNK))
+        for k in range(chunks):
+            lo, hi = n * k // chunks, n * (k + 1) // chunks
+            tasks.append(_copy_task(slab, sources, tick, lo, hi))
+    code, table_arr, row_arr, gen_out = run(tasks)[0]
+    _raise_index_problem(folder, code)
+    # -- the load is good: install (no copies but for appended tables)
+    for cls in order:
+        world.components.id_of(cls, "load")
+    idx = world.entities
+    idx.generation, idx.table, idx.row = gen_out, table_arr, row_arr
     idx.size = size
     idx._free = np.array(free, dtype=np.int64)
     idx._nfree = len(free)
-    idx.alive_count = 0
-    for t in world.tables:  # an empty world may still hold (empty) tables
-        t.len = 0
-        t.version += 1
-    for lt in loaded:
+    idx.alive_count = len(all_ids)
+    for lt, filled, (tid, start) in zip(loaded, slabs, places, strict=True):
         comps = {world.components.id_of(c): v for c, v in lt.values.items()}
         table = world.archetypes.get_or_create(comps)
-        values: dict[str, Array] = {ENTITY_COLUMN: lt.ids}
-        world._fill_row_values(values, comps, None, len(lt.ids))
-        start = table.append(values)
-        idx.place_run(lt.ids, table.id, start, spawned=True)
-    return LoadResult(world, all_ids, all_ids.copy(), exact=True)
+        if filled is not None and table.adopt(filled, len(lt.ids)):
+            got = 0
+        else:
+            values: dict[str, Array] = {ENTITY_COLUMN: lt.ids}
+            world._fill_row_values(values, comps, None, len(lt.ids))
+            got = table.append(values)
+        if (table.id, got) != (tid, start):
+            place_run_kernel(lt.ids, idx.table, idx.row, table.id, got)
+    return LoadResult(world, all_ids, all_ids, exact=True)
+
+
+def _copy_task(
+    slab: Slab, sources: Mapping[str, Any], tick: np.uint32, lo: int, hi: int
+) -> Callable[[], None]:
+    def copy() -> None:
+        for key, (_, dst) in slab.items():
+            src = sources.get(key)  # absent: a tick column
+            np.copyto(dst[lo:hi], tick if src is None else src[lo:hi])
+
+    return copy
 
 
 def _load_remapped(

@@ -10,6 +10,7 @@ Lifetime: views and batches are valid until the next structural change of the ta
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from typing import Any
 
 import numpy as np
@@ -66,32 +67,74 @@ def _tick_specs(name: str) -> dict[str, _ColumnSpec]:
 _ALIGN = 64  # Arrow's recommended buffer alignment
 
 
-def _allocate_slab(
-    specs: dict[str, _ColumnSpec], capacity: int
-) -> dict[str, tuple[pa.Buffer, Array]]:
-    """Every column of a table at ``capacity`` rows, carved from one allocation.
+def allocate_slab(specs: dict[str, _ColumnSpec], capacity: int) -> Slab:
+    """Every column of a table at ``capacity`` rows, carved from few allocations.
 
-    One large block gets transparent huge pages where a column of a few megabytes on
-    its own would not (NumPy asks for them from 4 MiB up), so filling a fresh table
-    page-faults far less. Each column starts on a 64-byte boundary; its Arrow buffer
-    is a zero-copy slice that keeps the block alive.
+    Columns are packed, in order, into blocks of up to 16 MiB (a larger column gets
+    a block of its own). A block of a few megabytes gets transparent huge pages
+    where a small column on its own would not (NumPy asks for them from 4 MiB up), so
+    filling a fresh table page-faults far less; and a block of at most 16 MiB is one
+    the C allocator keeps and hands out again once freed (glibc serves up to 32 MiB
+    from its heap after it has seen such sizes freed), so a table that is dropped and
+    rebuilt -- a restore, a reload, a growth step -- reuses warm pages instead of
+    making the kernel zero fresh ones. Each column starts on a 64-byte boundary;
+    its Arrow buffer is a zero-copy slice that keeps its block alive.
     """
-    offsets: dict[str, int] = {}
+    out: dict[str, tuple[pa.Buffer, Array]] = {}
+    group: list[tuple[str, _ColumnSpec, int]] = []  # (key, spec, offset)
     total = 0
     for key, spec in specs.items():
-        offsets[key] = total
-        total += -(-max(spec.nbytes(capacity), 1) // _ALIGN) * _ALIGN
+        size = -(-max(spec.nbytes(capacity), 1) // _ALIGN) * _ALIGN
+        if group and total + size > _BLOCK:
+            _carve(group, total, capacity, out)
+            group, total = [], 0
+        group.append((key, spec, total))
+        total += size
+    _carve(group, total, capacity, out)
+    return out
+
+
+_BLOCK = 16 << 20  # bytes per block at most, unless one column is larger
+
+
+def _carve(
+    group: list[tuple[str, Any, int]], total: int, capacity: int, out: Slab
+) -> None:
     block = np.empty(total + _ALIGN, dtype=np.uint8)
     base = -block.ctypes.data % _ALIGN
-    out: dict[str, tuple[pa.Buffer, Array]] = {}
-    for key, spec in specs.items():
-        start = base + offsets[key]
+    for key, spec, offset in group:
+        start = base + offset
         nbytes = spec.nbytes(capacity)
         # (at least one byte: NumPy leaves an empty slice's pointer at the block's)
         raw = block[start : start + max(nbytes, 1)]
         arr = raw[:nbytes].view(spec.dtype).reshape(capacity, *spec.shape)
         out[key] = (pa.py_buffer(raw), arr)
-    return out
+
+
+def column_specs(
+    schemas: Iterable[ComponentSchema], tracked: Container[str] = ()
+) -> dict[str, _ColumnSpec]:
+    """The columns of a table of these components (in order), the entity column first.
+
+    ``tracked`` names the components whose added / changed ticks are stored.
+    """
+    specs: dict[str, _ColumnSpec] = {
+        ENTITY_COLUMN: _ColumnSpec(np.dtype(np.uint64), (), pa.uint64(), is_entity=True)
+    }
+    for s in schemas:
+        for f in s.fields:
+            specs[f"{s.name}.{f.name}"] = _ColumnSpec(
+                f.type.dtype,
+                f.type.shape,
+                f.type.arrow_type,
+                is_entity=f.type.is_entity,
+            )
+        if s.name in tracked:
+            specs.update(_tick_specs(s.name))
+    return specs
+
+
+Slab = dict[str, tuple[pa.Buffer, Array]]
 
 
 class ArchetypeTable:
@@ -115,29 +158,17 @@ class ArchetypeTable:
         self.len = 0
         self.capacity = 0
         self.version = 0
-        self._specs: dict[str, _ColumnSpec] = {
-            ENTITY_COLUMN: _ColumnSpec(
-                np.dtype(np.uint64), (), pa.uint64(), is_entity=True
-            )
-        }
-        for cid in components:
-            s = schemas[cid]
-            for f in s.fields:
-                self._specs[f"{s.name}.{f.name}"] = _ColumnSpec(
-                    f.type.dtype,
-                    f.type.shape,
-                    f.type.arrow_type,
-                    is_entity=f.type.is_entity,
-                )
-            if cid in tracked:
-                self._specs.update(_tick_specs(s.name))
+        self._specs = column_specs(
+            [schemas[c] for c in components],
+            {schemas[c].name for c in components if c in tracked},
+        )
         self._bufs: dict[str, pa.Buffer] = {}
         self._cols: dict[str, Array] = {}
         self._view_cache: dict[ComponentId, ComponentView] = {}
         self._view_version = -1
         self._arrow_cache: dict[str, pa.Array] = {}
         self._arrow_version = -1
-        for key, (buf, arr) in _allocate_slab(self._specs, 0).items():
+        for key, (buf, arr) in allocate_slab(self._specs, 0).items():
             self._bufs[key], self._cols[key] = buf, arr  # empty until the first append
 
     @property
@@ -157,12 +188,40 @@ class ArchetypeTable:
         if need <= self.capacity:
             return
         cap = max(need, 2 * self.capacity, MIN_CAPACITY)
-        for key, (buf, arr) in _allocate_slab(self._specs, cap).items():
+        for key, (buf, arr) in allocate_slab(self._specs, cap).items():
             if self.len:
                 arr[: self.len] = self._cols[key][: self.len]
             self._bufs[key], self._cols[key] = buf, arr
         self.capacity = cap
         self.version += 1
+
+    def adopt(self, slab: Slab, n: int) -> bool:
+        """Take ``slab`` as this empty table's storage, its first ``n`` rows filled.
+
+        ``slab`` comes from :func:`allocate_slab` over this table's columns (it may
+        be filled outside the world, on other threads, then handed over without a
+        copy). Returns False, changing nothing, when the table is not empty or the
+        slab's columns differ from the table's.
+
+        Notes
+        -----
+        Structural change: invalidates views.
+        """
+        if self.len or slab.keys() != self._specs.keys():
+            return False
+        arrays = [slab[k][1] for k in self._specs]
+        cap = len(arrays[0])
+        for spec, arr in zip(self._specs.values(), arrays, strict=True):
+            if arr.dtype != spec.dtype or arr.shape != (cap, *spec.shape):
+                return False
+        if n > cap:
+            return False
+        for key in self._specs:
+            self._bufs[key], self._cols[key] = slab[key]
+        self.capacity = cap
+        self.len = n
+        self.version += 1
+        return True
 
     def add_tick_columns(self, cid: ComponentId, tick: int) -> None:
         """Start change tracking of one component: its rows count as added at ``tick``.
@@ -176,7 +235,7 @@ class ArchetypeTable:
             for key, spec in _tick_specs(self.schemas[cid].name).items()
             if key not in self._specs
         }
-        for key, (buf, arr) in _allocate_slab(fresh, self.capacity).items():
+        for key, (buf, arr) in allocate_slab(fresh, self.capacity).items():
             self._specs[key] = fresh[key]
             self._bufs[key], self._cols[key] = buf, arr
             arr[: self.len] = tick

@@ -209,7 +209,17 @@ class SaveLoad(Scenario):
 
     def setup_repeat_load_ipc(self, n: int) -> None:
         self.target = None  # free the previous world first
+        self.target = self.e.ae.World()  # default threads: one per core
+
+    def setup_load_ipc_t1(self, n: int) -> None:
+        self.setup_load_ipc(n)
+
+    def setup_repeat_load_ipc_t1(self, n: int) -> None:
+        self.target = None
         self.target = self.e.ae.World(threads=1)
+
+    def time_load_ipc_t1(self, n: int) -> None:
+        self.time_load_ipc(n)
 
     def time_load_ipc(self, n: int) -> None:
         self.e.load(self.save_dir, self.target, components=self.e.classes)

@@ -36,7 +36,7 @@ import pytest
 from archetype_ecs import EntityRef, World, bool_, component, f32, f64, i64
 from archetype_ecs._sanitize import check_world
 from archetype_ecs.errors import SerializationError
-from archetype_ecs.serialization import _hash, load, save
+from archetype_ecs.serialization import _hash, _threaded_loads, load, save
 
 FORMATS = ["ipc", "parquet"]
 CASE_SECONDS = 10.0
@@ -159,6 +159,7 @@ class Pristine:
     root: Path
     snap: Path
     loaded: dict[str, Any]  # the target after loading the undamaged save
+    loaded_empty: dict[str, Any]  # an empty world after the same (an exact load)
 
 
 @pytest.fixture(scope="module", params=FORMATS)
@@ -168,7 +169,11 @@ def pristine(request: pytest.FixtureRequest) -> Iterator[Pristine]:
         snap = save(source_world(), root, file_format=request.param)
         target = target_world()
         load(root, target, components=CLASSES, resources=[Score])
-        yield Pristine(request.param, root, snap, world_state(target))
+        empty = World(threads=2)
+        load(root, empty, components=CLASSES, resources=[Score])
+        yield Pristine(
+            request.param, root, snap, world_state(target), world_state(empty)
+        )
 
 
 # ----------------------------------------------------------------------- damage
@@ -561,12 +566,15 @@ def run_case(
     *,
     repinned: bool = False,
     may_load: bool = False,
+    empty: bool = False,
 ) -> str:
     """Damage a copy of the save and load it: '' if all is well, else the problem.
 
     ``repinned``: also point CURRENT at the damaged manifest. ``may_load``: the damage
     leaves a self-consistent save, so a load may succeed; it must still never raise
     anything but SerializationError, hang or break the world's invariants.
+    ``empty``: load into an empty two-thread world, exactly, on the threaded path
+    large saves take.
     """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "save"
@@ -574,10 +582,11 @@ def run_case(
         what = damage(root, root / pristine.snap.name)
         if repinned:
             repin(root)
-        target = target_world()
+        target = World(threads=2) if empty else target_world()
         before = world_state(target)
+        mode = _threaded_loads() if empty else contextlib.nullcontext()
         try:
-            with time_bound(CASE_SECONDS):
+            with time_bound(CASE_SECONDS), mode:
                 load(root, target, components=CLASSES, resources=[Score])
         except SerializationError:
             if world_state(target) != before:
@@ -592,7 +601,7 @@ def run_case(
             return ""
         if not what.startswith("~"):
             return f"{what}: loaded without error"
-        if world_state(target) != pristine.loaded:
+        if world_state(target) != (pristine.loaded_empty if empty else pristine.loaded):
             return f"{what}: loaded a different world without error"
         return ""
 
@@ -604,11 +613,13 @@ def run_cases(pristine: Pristine, cases: dict[str, Damage], **options: bool) -> 
     return report(failures, len(cases)) if failures else ""
 
 
-def random_cases(pristine: Pristine, seed: int, count: int) -> list[str]:
+def random_cases(
+    pristine: Pristine, seed: int, count: int, *, empty: bool = False
+) -> list[str]:
     failures = []
     for case in range(count):
         rng = random.Random(seed * 1_000_003 + case)
-        problem = run_case(pristine, random_damage(rng))
+        problem = run_case(pristine, random_damage(rng), empty=empty)
         if problem:
             failures.append(f"case {case} (seed {seed}): {problem}")
     return failures
@@ -627,6 +638,19 @@ def test_random_damage_raises_serialization_error_and_leaves_world_untouched(
 ):
     failures = random_cases(pristine, 1, DEFAULT_RANDOM_CASES)
     assert not failures, report(failures, DEFAULT_RANDOM_CASES)
+
+
+def test_random_damage_to_an_exact_threaded_load_raises_and_leaves_world_untouched(
+    pristine: Pristine,
+):
+    """Into an empty world the load is exact and builds tables and index on threads."""
+    failures = random_cases(pristine, 3, DEFAULT_RANDOM_CASES // 2, empty=True)
+    assert not failures, report(failures, DEFAULT_RANDOM_CASES // 2)
+
+
+def test_index_rewrites_refused_by_an_exact_threaded_load(pristine: Pristine):
+    problems = run_cases(pristine, INDEX_REWRITES, empty=True)
+    assert not problems, problems
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from archetype_ecs import World, schema_of
 from archetype_ecs._sanitize import check_world
-from archetype_ecs.serialization import load, save
+from archetype_ecs.serialization import _threaded_loads, load, save
 from archetype_ecs.table import ENTITY_COLUMN
 from archetype_ecs.testing import strategies as ecs_st
 
@@ -175,6 +175,23 @@ def test_load_into_empty_world_restores_ids_index_and_tables(data, file_format):
 @given(data=st.data())
 def test_load_into_non_empty_world_remaps_ids_and_entity_refs(data, file_format):
     _remapped(data, file_format)
+
+
+@settings(max_examples=DEFAULT_EXAMPLES)
+@given(data=st.data())
+def test_threaded_load_into_empty_world_restores_ids_index_and_tables(data):
+    """The path large saves take: hashes, copies and the index check on threads."""
+    state = data.draw(ecs_st.world_states(max_steps=8), label="source")
+    with _threaded_loads(chunk=data.draw(st.sampled_from([1, 64, 4096]))):
+        result = roundtrip(state.world, World(threads=2), state.classes, "ipc")
+    check_exact(state.world, result)
+
+
+@settings(max_examples=DEFAULT_EXAMPLES // 2)
+@given(data=st.data())
+def test_threaded_load_into_non_empty_world_remaps(data):
+    with _threaded_loads():
+        _remapped(data, "ipc")
 
 
 @pytest.mark.slow

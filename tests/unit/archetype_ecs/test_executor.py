@@ -729,3 +729,65 @@ def test_a_failing_frame_end_hook_still_times_the_frame_and_runs_the_others() ->
     assert ran == [1]  # the hook after the failing one ran in the same frame
     assert [f for f, _, _ in w.profiler.frames()] == [1]
     assert w.resource(Time).real_dt > 0
+
+
+# ------------------------------------------------------------------- run_tasks
+
+
+def _tasks_on(world: World, n: int) -> list:
+    """Tasks that record which thread ran them and hold the GIL-free part briefly."""
+    import threading
+    import time
+
+    def task(i: int):
+        def run():
+            time.sleep(0.005)  # releases the GIL: other threads take tasks meanwhile
+            return i, threading.get_ident()
+
+        return run
+
+    return [task(i) for i in range(n)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_run_tasks_returns_results_in_task_order(threads):
+    import threading
+
+    world = World(threads=threads)
+    out = world._executor.run_tasks(_tasks_on(world, 12))
+    assert [i for i, _ in out] == list(range(12))
+    used = {t for _, t in out}
+    if threads == 1:
+        assert used == {threading.get_ident()}
+    else:
+        assert threading.get_ident() in used  # the caller works too
+        assert len(used) > 1
+    world.close()
+
+
+def test_run_tasks_finishes_every_task_then_raises_the_first_error():
+    world = World(threads=2)
+    ran = []
+
+    def ok(i):
+        return lambda: ran.append(i)
+
+    def bad(msg):
+        def run():
+            raise ValueError(msg)
+
+        return run
+
+    with pytest.raises(ValueError, match="first"):
+        world._executor.run_tasks([ok(0), bad("first"), ok(1), bad("second"), ok(2)])
+    assert sorted(ran) == [0, 1, 2]
+    world.close()
+
+
+def test_run_tasks_from_a_busy_worker_does_not_wait_for_itself():
+    """Called on the pool's only worker, the caller drains the queue alone."""
+    world = World(threads=2)
+    ex = world._executor
+    inner = ex._workers().submit(lambda: ex.run_tasks(_tasks_on(world, 4)))
+    assert [i for i, _ in inner.result(timeout=10)] == [0, 1, 2, 3]
+    world.close()

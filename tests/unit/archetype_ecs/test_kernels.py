@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from archetype_ecs._kernels import (
+    INDEX_BAD_FREE,
     INDEX_DUPLICATE_ID,
     INDEX_OK,
     INDEX_UNACCOUNTED,
-    check_saved_index_kernel,
+    check_saved_index,
     check_saved_index_reference,
     group_by_kernel,
     group_by_reference,
@@ -85,24 +86,47 @@ def saved_indexes(draw):
     )
 
 
+def _check(ids, generation, free, cut=None):
+    runs = [ids] if cut is None else [ids[:cut], ids[cut:]]
+    return check_saved_index(runs, generation, free)
+
+
 @pytest.mark.hypothesis
-@given(saved_indexes())
-def test_check_saved_index_equals_reference(index) -> None:
+@given(saved_indexes(), st.data())
+def test_check_saved_index_equals_reference(index, data) -> None:
     ids, generation, free = index
-    assert check_saved_index_kernel(ids, generation, free) == (
-        check_saved_index_reference(ids, generation, free)
+    cut = data.draw(st.none() | st.integers(0, len(ids)))  # one table or two
+    code, table, row, gen = _check(ids, generation, free, cut)
+    assert code == check_saved_index_reference(ids, generation, free)
+    if code != INDEX_OK:
+        return
+    # the index arrays place run k at table k, rows 0.. in order; generations copied
+    np.testing.assert_array_equal(gen, generation)
+    slots = (ids & np.uint64(0xFFFF_FFFF)).astype(np.int64)
+    first = len(ids) if cut is None else cut
+    np.testing.assert_array_equal(
+        table[slots], np.repeat([0, 1], [first, len(ids) - first])
     )
+    np.testing.assert_array_equal(
+        row[slots], np.r_[np.arange(first), np.arange(len(ids) - first)]
+    )
+    live = np.zeros(len(generation), dtype=bool)
+    live[slots] = True
+    assert (table[~live] == -1).all()
 
 
 def test_check_saved_index_accepts_a_consistent_index() -> None:
     generation = np.array([1, 3, 0xFFFF_FFFF, 2], dtype=np.uint32)
     ids = np.array([(3 << 32) | 1, (1 << 32) | 0], dtype=np.uint64)
     free = np.array([3], dtype=np.int64)
-    assert check_saved_index_kernel(ids, generation, free) == INDEX_OK
-    assert check_saved_index_kernel(ids[:1], generation, free) == INDEX_UNACCOUNTED
-    assert check_saved_index_kernel(ids[[0, 0]], generation, free) == (
-        INDEX_DUPLICATE_ID
-    )
+    code, table, row, gen = check_saved_index([ids], generation, free, [(5, 10)])
+    assert code == INDEX_OK
+    assert table.tolist() == [5, 5, -1, -1]
+    assert row[:2].tolist() == [11, 10]
+    assert gen.tolist() == generation.tolist()
+    assert _check(ids[:1], generation, free)[0] == INDEX_UNACCOUNTED
+    assert _check(ids[[0, 0]], generation, free)[0] == INDEX_DUPLICATE_ID
+    assert _check(ids, generation, np.array([3, 3]))[0] == INDEX_BAD_FREE
 
 
 @pytest.mark.hypothesis

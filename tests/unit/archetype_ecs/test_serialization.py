@@ -24,6 +24,7 @@ from archetype_ecs import (
     i8,
     i32,
 )
+from archetype_ecs._sanitize import check_world
 from archetype_ecs.errors import SerializationError
 from archetype_ecs.observers import ObserverKind
 from archetype_ecs.serialization import (
@@ -31,6 +32,7 @@ from archetype_ecs.serialization import (
     FORMAT_VERSION,
     LoadResult,
     Migration,
+    _threaded_loads,
     load,
     save,
 )
@@ -661,3 +663,151 @@ def test_resources_holding_live_objects_are_skipped_not_fatal(tmp_path):
     assert any(s.endswith("Holder") for s in manifest["skipped_resources"])
     saved = {r["type"].rsplit(".", 1)[-1]: r["value"] for r in manifest["resources"]}
     assert saved["Plain"] == {"n": 2, "tags": ["a", 1.5], "nested": {"k": [1, 2]}}
+
+
+# ------------------------------------------------- threaded loads (large saves)
+
+
+def _serial_or_threaded(threaded: bool):
+    import contextlib
+
+    return _threaded_loads(chunk=8) if threaded else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_two_saved_archetypes_merged_by_a_migration_load_into_one_table(
+    tmp_path, threaded
+):
+    """A rename can map two saved tables onto one archetype: the second is appended
+    after the first, and the entity index points at the rows they landed on."""
+    old = _component("Old", value=(f32, 0.0))
+    new = _component("New", value=(f32, 0.0))
+    world = World()
+    a = world.spawn_batch({old: {"value": [1.0, 2.0]}, Pos: None})
+    b = world.spawn_batch({new: {"value": [3.0, 4.0, 5.0]}, Pos: None})
+    world.despawn(a[0])
+    save(world, tmp_path)
+    with _serial_or_threaded(threaded):
+        result = load(
+            tmp_path,
+            World(threads=2),
+            components=[new, Pos],
+            migrations=[Migration("Old", rename="New")],
+        )
+    loaded = result.world
+    check_world(loaded)
+    assert result.exact
+    ids = np.concatenate([a[1:], b])
+    assert loaded.is_alive_batch(ids).all()
+    assert not loaded.is_alive(int(a[0]))
+    assert rows(loaded, new, ids) == {"value": [2.0, 3.0, 4.0, 5.0]}
+    (table,) = [t for t in loaded.tables if t.len]
+    assert table.len == 4
+
+
+def test_threaded_and_serial_exact_loads_give_the_same_world_and_tick_columns(
+    tmp_path,
+):
+    """Components the target tracks get their added / changed ticks on both paths."""
+    world, _ = small_world()
+    save(world, tmp_path)
+    got = []
+    for threaded in (False, True):
+        target = World(threads=2)
+        target.track_changes(Pos, Link)
+        target.change_tick = 40
+        with _serial_or_threaded(threaded):
+            load(tmp_path, target, components=ALL)
+        check_world(target)
+        got.append(
+            {
+                frozenset(t.names): {k: t.column(k).tobytes() for k in t.keys}
+                for t in target.tables
+                if t.len
+            }
+        )
+    assert got[0] == got[1]
+    pos_table = next(v for k, v in got[1].items() if k == {"Pos", "Vel"})
+    assert any("#" in k for k in pos_table)  # the tick columns are there
+    for k, raw in pos_table.items():
+        if "#" in k:
+            assert set(np.frombuffer(raw, np.uint32).tolist()) == {40}
+
+
+def test_a_save_large_enough_for_threads_loads_exactly(tmp_path):
+    """No forcing: a save over the threshold takes the threaded path on its own."""
+    from archetype_ecs import serialization
+
+    n = serialization._PARALLEL // 28 + 1000  # Pos (8 B) + Vel (12 B) + id (8 B)
+    world = World()
+    rng = np.random.default_rng(3)
+    ids = world.spawn_batch(
+        {
+            Pos: {"x": rng.random(n, np.float32), "y": rng.random(n, np.float32)},
+            Vel: {"v": rng.random((n, 3), np.float32)},
+        }
+    )
+    world.despawn_batch(ids[::97])
+    save(world, tmp_path)
+    target = World(threads=2)
+    result = load(tmp_path, target, components=ALL)
+    assert result.exact
+    check_world(target)
+    (src,) = [t for t in world.tables if t.len]
+    (dst,) = [t for t in target.tables if t.len]
+    for key in src.keys:
+        assert dst.column(key).tobytes() == src.column(key).tobytes(), key
+    assert target.entities.free_list().tolist() == world.entities.free_list().tolist()
+    assert result.old_ids is result.new_ids  # one array: ids are unchanged
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_bad_index_in_an_exact_load_changes_nothing(tmp_path, world_state, threaded):
+    """The threaded path builds the index outside the world: a bad one is refused
+    before the world takes anything."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from archetype_ecs.serialization import _hash
+
+    world, _ = small_world()
+    snap = save(world, tmp_path)
+    path = snap / "index.arrow"
+    gen = ipc.open_file(str(path)).read_all()
+    bad = gen.column("generation").to_numpy().copy()
+    bad[0] += 1  # a live id no longer matches its slot's generation
+    with ipc.new_file(str(path), gen.schema) as w:
+        w.write_table(pa.table({"generation": bad}, schema=gen.schema))
+    rewrite_manifest(tmp_path, lambda m: m["index"].update(hash=_hash(path)))
+    target = World(threads=2)
+    before = world_state(target)
+    with (
+        _serial_or_threaded(threaded),
+        pytest.raises(SerializationError, match="disagree with the saved entity index"),
+    ):
+        load(tmp_path, target, components=ALL)
+    assert world_state(target) == before
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_exact_load_re_places_tables_its_plan_got_wrong(
+    tmp_path, monkeypatch, threaded
+):
+    """The index is built for the tables the load expects to create; if the world
+    hands out other ids or rows, the install step re-places those entities."""
+    from archetype_ecs import serialization
+
+    world, ids = small_world()
+    save(world, tmp_path)
+    plan = serialization._planned_places
+    monkeypatch.setattr(
+        serialization,
+        "_planned_places",
+        lambda *a: [(tid + 7, start + 3) for tid, start in plan(*a)],
+    )
+    with _serial_or_threaded(threaded):
+        loaded = load(tmp_path, World(threads=2), components=ALL).world
+    check_world(loaded)
+    live = ids[world.is_alive_batch(ids)]
+    assert rows(loaded, Pos, live) == rows(world, Pos, live)
+    assert rows(loaded, Link, ids[3:]) == rows(world, Link, ids[3:])
