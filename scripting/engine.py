@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter_ns
 from types import CodeType
 from typing import Any
 
@@ -69,6 +69,10 @@ class Script:
     runtime: LuaSandbox | PythonScript | IsolatedPythonScript
     stats: ScriptStats = field(default_factory=ScriptStats)
     logs: list[str] = field(default_factory=list)
+    # per phase: (profiler, its recorder for this script) -- set on the first call
+    recorders: dict[str, tuple[Any, Callable[[int, int, int, int], None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def state(self) -> Any:
@@ -488,28 +492,38 @@ class ScriptEngine:
         With ``statuses > 0`` the statuses are kept in ``self.last_statuses``.
         """
         sc = self.scripts[name]
-        if sc.stats.disabled:
+        st = sc.stats
+        if st.disabled:
             return None
-        first = batch.get("entity", batch.get("row"))
-        n = len(first) if first is not None else 0
-        start = time.perf_counter_ns()
+        first = batch.get("entity")
+        if first is None:
+            first = batch.get("row")
+        n = 0 if first is None else len(first)
+        start = perf_counter_ns()
         try:
-            recorded = self._call(sc, batch, entry, n, statuses)
+            rt = sc.runtime
+            if type(rt) is LuaSandbox:
+                recorded = self._call_lua(sc, rt, batch, entry, n, statuses)
+            else:
+                recorded = self._call(sc, batch, entry, n, statuses)
         except ScriptError as exc:
             self._fail(sc, exc)
             return None
         finally:
-            end = time.perf_counter_ns()
-            st = sc.stats
+            end = perf_counter_ns()
             st.calls += 1
             st.time_ns += end - start
             prof = self.world.profiler
             if prof.enabled:
-                prof.record("script", name, phase, start, end, 0, n, python=True)
+                hit = sc.recorders.get(phase)
+                if hit is None or hit[0] is not prof:
+                    rec = prof.recorder("script", name, phase, python=True)
+                    hit = sc.recorders[phase] = (prof, rec)
+                hit[1](start, end, 0, n)
             if self.call_hooks:
                 for hook in self.call_hooks:
                     hook(sc, phase, start, end)
-        sc.stats.consecutive_failures = 0
+        st.consecutive_failures = 0
         return recorded
 
     def _call(
@@ -538,17 +552,29 @@ class ScriptEngine:
                 sc.logs[:] = (sc.logs + api.logs)[-100:]
             self.last_statuses = np.asarray(out, np.int64) if statuses else None
             return api.recorded
-        for res, values in (
-            self._resource_values(sc).items() if sc.perms.resources else ()
-        ):
-            lay = ",".join(
-                f"{k}={'d' if isinstance(v, float) else 'j'}" for k, v in values.items()
-            )
-            blob = b"".join(
-                _pack(np.array([v]), "d" if isinstance(v, float) else "j")
-                for v in values.values()
-            )
-            rt.set_resource(res, lay, blob)
+        assert isinstance(rt, LuaSandbox)
+        return self._call_lua(sc, rt, batch, entry, n, statuses)
+
+    def _call_lua(
+        self,
+        sc: Script,
+        rt: LuaSandbox,
+        batch: dict[str, Array],
+        entry: str,
+        n: int,
+        statuses: int,
+    ) -> list[Recorded]:
+        if sc.perms.resources:
+            for res, values in self._resource_values(sc).items():
+                lay = ",".join(
+                    f"{k}={'d' if isinstance(v, float) else 'j'}"
+                    for k, v in values.items()
+                )
+                blob = b"".join(
+                    _pack(np.array([v]), "d" if isinstance(v, float) else "j")
+                    for v in values.values()
+                )
+                rt.set_resource(res, lay, blob)
         lay, fmts = self._layout(batch)
         blob = (
             b"".join(
@@ -561,8 +587,9 @@ class ScriptEngine:
         try:
             out = rt.call(entry, n, lay, blob, statuses=statuses)
         finally:
-            sc.stats.violations += rt.violations - v0
-            sc.stats.refusals += rt.refusals - r0
+            if rt.violations != v0 or rt.refusals != r0:
+                sc.stats.violations += rt.violations - v0
+                sc.stats.refusals += rt.refusals - r0
             if rt.logs:
                 sc.logs[:] = (sc.logs + rt.logs)[-100:]
                 rt.logs.clear()

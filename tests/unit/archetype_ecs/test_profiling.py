@@ -483,3 +483,39 @@ def test_frame_listeners_see_each_frame_as_it_is_marked():
     w.profiler.enabled = False
     w.step()
     assert len(seen) == 2  # disabled: no marks, no listeners
+
+
+def test_recorder_records_what_record_records():
+    a, b = Profiler(window=3), Profiler(window=3)
+    rec = b.recorder("script", "patrol", "update", python=True)
+    for i, (start, end, rows) in enumerate(
+        [(0, 5, 1), (10, 30, 2), (40, 41, 3), (50, 90, 0)]
+    ):
+        a.record("script", "patrol", "update", start, end, i, rows, python=True)
+        rec(start, end, i, rows)
+    assert a.stats_table().equals(b.stats_table())
+    assert a.spans() == b.spans()
+
+
+def test_recorder_survives_clear_and_respects_enabled():
+    p = Profiler()
+    rec = p.recorder("script", "s")
+    rec(0, 10, 1, 0)
+    p.clear()
+    p.enabled = False
+    rec(0, 10, 1, 0)
+    assert p.spans() == []
+    p.enabled = True
+    rec(5, 25, 1, 4)
+    assert p.stats_table().column("rows_last").to_pylist() == [4]
+    assert [s.end_ns - s.start_ns for s in p.spans()] == [20]
+
+
+def test_recorder_refuses_unknown_kinds_and_backward_spans():
+    p = Profiler()
+    with pytest.raises(ValueError, match="kind"):
+        p.recorder("scrip", "s")
+    rec = p.recorder("script", "s")
+    with pytest.raises(ValueError, match="ends before it starts"):
+        rec(10, 5, 1, 0)
+    assert p.spans() == []
