@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,12 +41,22 @@ class Executor:
     """Owns the thread pool and each system's query state for one world."""
 
     def __init__(self, world: World, threads: int | None) -> None:
-        self.world = world
+        # A weak reference: the world owns its executor, and a cycle would keep a
+        # dropped world's tables alive until the next full GC pass.
+        self._world = weakref.ref(world)
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         self._states: dict[str, QueryState] = {}
         self.started = False
         self.in_frame = False
+
+    @property
+    def world(self) -> World:
+        """The world this executor runs."""
+        world = self._world()
+        if world is None:
+            raise RuntimeError("this executor's world no longer exists")
+        return world
 
     def close(self) -> None:
         """Shut the thread pool down."""

@@ -8,6 +8,7 @@ appear; per-archetype views are rebuilt only after a structural change of that t
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +81,9 @@ class QueryState:
         added: tuple[ComponentId, ...] = (),
         changed: tuple[ComponentId, ...] = (),
     ) -> None:
-        self._world = world
+        # Weak: the world caches its queries, and a cycle would keep a dropped
+        # world's tables alive until the next full GC pass.
+        self._world_ref = weakref.ref(world)
         self.required = required
         self.without = frozenset(without)
         self.optional = optional
@@ -99,15 +102,23 @@ class QueryState:
         ] = {}
 
     @property
+    def _world(self) -> World:
+        world = self._world_ref()
+        if world is None:
+            raise RuntimeError("this query's world no longer exists")
+        return world
+
+    @property
     def is_filtered(self) -> bool:
         """True when the query has ``added`` / ``changed`` filters."""
         return bool(self.added or self.changed)
 
     def _update(self) -> None:
-        tables = self._world.archetypes.tables
+        world = self._world
+        tables = world.archetypes.tables
         if self._seen == len(tables):
             return
-        with self._world._lock:  # systems on worker threads may share this query
+        with world._lock:  # systems on worker threads may share this query
             self._match_new(tables)
 
     def _match_new(self, tables: list[ArchetypeTable]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
@@ -199,6 +200,15 @@ def normalize_batch(
     return n, cols
 
 
+def _registered_hook(ref: weakref.ref[World]) -> Callable[[ComponentSchema], None]:
+    def hook(schema: ComponentSchema) -> None:
+        world = ref()
+        if world is not None:
+            world._component_registered(schema)
+
+    return hook
+
+
 class World:
     """The container of all ECS state: entities, tables, queries, resources.
 
@@ -249,7 +259,9 @@ class World:
             without ``prange`` are deterministic in any mode.)
         """
         self.components = Components()
-        self.components.on_register.append(self._component_registered)
+        # Through a weak reference: a bound method here would make a cycle, and keep
+        # a dropped world's tables alive until the next full GC pass.
+        self.components.on_register.append(_registered_hook(weakref.ref(self)))
         self.entities = EntityIndex()
         self.archetypes = Archetypes(self.components)
         self.change_tick = 1

@@ -1158,3 +1158,56 @@ def test_world_state_snapshot_sees_every_kind_of_change(world, world_state):
         before = world_state(world)
         change()
         assert world_state(world) != before
+
+
+def test_a_dropped_world_is_freed_without_the_garbage_collector(tmp_path):
+    """No reference cycle through the world (its executor, registry hook and cached
+    queries hold it weakly), so its tables go as soon as the last reference does,
+    not at some later full GC pass."""
+    import gc
+    import weakref
+
+    from archetype_ecs import njit, system
+    from archetype_ecs.serialization import load, save
+
+    @component
+    class Heat:
+        t: f32 = 0.0
+
+    @njit
+    def warm(t):
+        for i in range(t.shape[0]):
+            t[i] += 1.0
+
+    @system(reads=[Heat])
+    def look(ctx):
+        for _ents, _heat in ctx.query(Heat):
+            pass
+
+    def build() -> World:
+        world = World(seed=1)
+        world.spawn_batch({Heat: None}, n=100)
+        world.add_system(system(warm, query=[Heat], writes=[Heat]), look)
+        world.track_changes(Heat)
+        world.step()
+        world.step()
+        list(world.query(Heat))
+        return world
+
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        world = build()
+        ref = weakref.ref(world)
+        save(world, tmp_path)
+        del world
+        assert ref() is None
+        loaded = load(tmp_path, World(), components=[Heat]).world
+        loaded.step()
+        ref = weakref.ref(loaded)
+        del loaded
+        assert ref() is None
+    finally:
+        if was:
+            gc.enable()
