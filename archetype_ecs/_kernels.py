@@ -372,6 +372,8 @@ def check_saved_index(
     free: Array,
     places: list[tuple[int, int]] | None = None,
     out: tuple[Array, Array, Array] | None = None,
+    *,
+    filled: bool = False,
 ) -> tuple[int, Array, Array, Array]:
     """Check saved tables' ids (one array per table) against a saved entity index.
 
@@ -380,7 +382,8 @@ def check_saved_index(
     ``INDEX_*`` code and, when it is ``INDEX_OK``, the entity index's arrays for
     those places and an owned copy of ``generation`` (``row`` is only meaningful
     where ``table >= 0``). ``out`` are those three arrays, allocated by the caller
-    (any content). Releases the GIL throughout but for the allocations.
+    (any content; ``filled``: the first already holds -1 everywhere). Releases the
+    GIL throughout but for the allocations.
     """
     size = len(generation)
     if out is None:
@@ -390,7 +393,8 @@ def check_saved_index(
             np.empty(size, dtype=np.uint32),
         )
     table_arr, row_arr, gen_out = out
-    table_arr.fill(-1)
+    if not filled:
+        table_arr.fill(-1)
     for k, ids in enumerate(runs):
         tid, start = places[k] if places is not None else (k, 0)
         code = place_saved_ids_kernel(ids, generation, table_arr, row_arr, tid, start)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -698,12 +699,15 @@ _Files = dict[str, tuple[Path, pa.Buffer]]
 Runner = Callable[[Sequence[Callable[[], Any]]], list[Any]]
 
 
-def _checked_files(folder: Path, manifest: Mapping[str, Any], world: World) -> _Files:
+def _checked_files(
+    folder: Path, manifest: Mapping[str, Any], world: World, *, exact: bool
+) -> tuple[_Files, tuple[Array, Array, Array] | None]:
     """Every file of the snapshot, mapped and checked against its hash (in parallel).
 
     Keyed by file name. The hashes run on the world's threads (hashing releases the
     GIL), the largest file first; the first failing file in manifest order is the one
-    reported.
+    reported. For an ``exact`` load, the entity index arrays are allocated and
+    cleared meanwhile (on a thread the big hash leaves idle) and returned too.
     """
     wanted: list[tuple[Mapping[str, Any], str, str]] = [
         (t, "file", "hash") for t in manifest["tables"]
@@ -713,14 +717,29 @@ def _checked_files(folder: Path, manifest: Mapping[str, Any], world: World) -> _
         wanted += [(meta, "file", "hash"), (meta, "free_file", "free_hash")]
     files = [(*_mapped_entry(folder, e, k), e.get(h)) for e, k, h in wanted]
     order = sorted(range(len(files)), key=lambda i: -files[i][1].size)
-    verdicts = _runner(world, sum(f[1].size for f in files))(
-        [_hash_task(files[i][1], files[i][2]) for i in order]
-    )
+    tasks: list[Callable[[], object]] = [
+        _hash_task(files[i][1], files[i][2]) for i in order
+    ]
+    arrays = None
+    if exact and meta is not None:
+        size = meta["size"]
+        # (the saved generations are 4 bytes a slot: a size the file cannot hold is
+        # refused later, once the file is read; nothing that big is allocated here)
+        if 0 <= size <= files[len(manifest["tables"])][1].size // 4:
+            arrays = (
+                np.empty(size, dtype=np.int32),
+                np.empty(size, dtype=np.int64),
+                np.empty(size, dtype=np.uint32),
+            )
+            tasks.insert(1, functools.partial(arrays[0].fill, -1))
+    verdicts = _runner(world, sum(f[1].size for f in files))(tasks)
+    if arrays is not None:
+        del verdicts[1]
     good = dict(zip(order, verdicts, strict=True))
     for i, (p, _, _) in enumerate(files):
         if not good[i]:
             raise _hash_mismatch(p)
-    return {p.name: (p, buf) for p, buf, _ in files}
+    return {p.name: (p, buf) for p, buf, _ in files}, arrays
 
 
 def _hash_task(buf: pa.Buffer, expected: object) -> Callable[[], bool]:
@@ -956,15 +975,16 @@ def load(
     folder, manifest = _manifest(root)
     mig_map = {m.name: m for m in migrations}
     classes = _resolve_classes(manifest, target, components, mig_map, folder / MANIFEST)
-    files = _checked_files(folder, manifest, target)
+    exact = manifest.get("index") is not None and len(target) == 0
+    files, arrays = _checked_files(folder, manifest, target, exact=exact)
     loaded = _read_tables(folder, manifest, classes, files)
     index = _read_index(folder, manifest, files)
     target._check_not_iterating("load")
     restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
     order = [cls for cls, _ in classes.values()]  # registration order (E0010)
-    if index is not None and len(target) == 0:
+    if index is not None and exact:
         run = _runner(target, sum(buf.size for _, buf in files.values()))
-        result = _restore_exact(target, loaded, index, order, folder, run)
+        result = _restore_exact(target, loaded, index, order, folder, run, arrays)
     else:
         all_ids = _check_consistency(folder, loaded, index)
         for cls in order:  # registers names before any change
@@ -1035,6 +1055,7 @@ def _restore_exact(
     order: list[type],
     folder: Path,
     run: Runner,
+    arrays: tuple[Array, Array, Array] | None,
 ) -> LoadResult:
     """Restore ids exactly into an empty world.
 
@@ -1048,18 +1069,22 @@ def _restore_exact(
     tracked = {world.components.schemas[c].name for c in world.components.tracked}
     tick = np.uint32(world.change_tick)
     slabs: list[Slab | None] = []
-    # Allocated here, filled on the world's threads (memory a short-lived worker
-    # thread allocates comes from its own arena: fresh pages every load).
+    # Allocated here (usually while the files were hashed), filled on the world's
+    # threads (memory a short-lived worker thread allocates comes from its own
+    # arena: fresh pages every load).
     size = len(generation)
     runs = [t.ids for t in loaded]
-    arrays = (
-        np.empty(size, dtype=np.int32),
-        np.empty(size, dtype=np.int64),
-        np.empty(size, dtype=np.uint32),
-    )
+    cleared = arrays is not None and len(arrays[0]) == size
+    if arrays is None or not cleared:
+        arrays = (
+            np.empty(size, dtype=np.int32),
+            np.empty(size, dtype=np.int64),
+            np.empty(size, dtype=np.uint32),
+        )
+    out = arrays
     all_ids = np.empty(sum(len(r) for r in runs), dtype=np.uint64)
     tasks: list[Callable[[], Any]] = [
-        lambda: check_saved_index(runs, generation, free, places, arrays),
+        lambda: check_saved_index(runs, generation, free, places, out, filled=cleared),
         lambda: np.concatenate(runs, out=all_ids) if runs else all_ids,
     ]
     for lt, (_, start) in zip(loaded, places, strict=True):
