@@ -775,6 +775,21 @@ def _resolve_classes(
     return out
 
 
+def _numpy(arr: pa.Array) -> Array:
+    """A column as NumPy: zero-copy for numbers; booleans unpacked from their bits
+    by NumPy (about 20x faster than Arrow's conversion, which was 1.3 ms of a
+    10^6-row load); booleans with nulls as Arrow converts them (refused later)."""
+    if pa.types.is_boolean(arr.type) and arr.null_count == 0 and len(arr):
+        bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+        off = arr.offset
+        unpacked = np.unpackbits(
+            bits[off >> 3 :], count=(off & 7) + len(arr), bitorder="little"
+        )
+        out: Array = unpacked[off & 7 :].view(np.bool_)
+        return out
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
+
+
 def _component_values(
     table: pa.Table,
     saved_name: str,
@@ -794,11 +809,9 @@ def _component_values(
         arr = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         if isinstance(arr, pa.FixedSizeListArray):
             size = arr.type.list_size
-            raw[saved["name"]] = (
-                arr.flatten().to_numpy(zero_copy_only=False).reshape(-1, size)
-            )
+            raw[saved["name"]] = _numpy(arr.flatten()).reshape(-1, size)
         else:
-            raw[saved["name"]] = arr.to_numpy(zero_copy_only=False)
+            raw[saved["name"]] = _numpy(arr)
     if mig is not None and mig.fn is not None:
         raw = dict(mig.fn(raw))
     schema = schema_of(cls)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from archetype_ecs import (
     EntityRef,
@@ -811,3 +813,18 @@ def test_exact_load_re_places_tables_its_plan_got_wrong(
     live = ids[world.is_alive_batch(ids)]
     assert rows(loaded, Pos, live) == rows(world, Pos, live)
     assert rows(loaded, Link, ids[3:]) == rows(world, Link, ids[3:])
+
+
+@pytest.mark.hypothesis
+@given(st.lists(st.booleans(), max_size=80), st.integers(0, 20), st.integers(0, 20))
+def test_bool_columns_unpack_like_arrow(values, start, stop):
+    """Saved booleans are unpacked from their bits by NumPy, slices included."""
+    import pyarrow as pa
+
+    from archetype_ecs.serialization import _numpy
+
+    arr = pa.array(values, type=pa.bool_())
+    part = arr.slice(min(start, len(values)), stop)
+    got = _numpy(part)
+    assert got.dtype == np.bool_
+    assert got.tolist() == part.to_pylist()
