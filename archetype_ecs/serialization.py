@@ -700,14 +700,17 @@ Runner = Callable[[Sequence[Callable[[], Any]]], list[Any]]
 
 
 def _checked_files(
-    folder: Path, manifest: Mapping[str, Any], world: World, *, exact: bool
-) -> tuple[_Files, tuple[Array, Array, Array] | None]:
+    folder: Path,
+    manifest: Mapping[str, Any],
+    world: World,
+    prepare: Callable[[Mapping[str, int], threading.Event], _Prepared] | None = None,
+) -> tuple[_Files, _Prepared | None]:
     """Every file of the snapshot, mapped and checked against its hash (in parallel).
 
     Keyed by file name. The hashes run on the world's threads (hashing releases the
     GIL), the largest file first; the first failing file in manifest order is the one
-    reported. For an ``exact`` load, the entity index arrays are allocated and
-    cleared meanwhile (on a thread the big hash leaves idle) and returned too.
+    reported. ``prepare(file sizes, hashed)`` (exact loads) allocates what the load
+    will fill; its tasks run on the threads the hashes leave idle, until ``hashed``.
     """
     wanted: list[tuple[Mapping[str, Any], str, str]] = [
         (t, "file", "hash") for t in manifest["tables"]
@@ -717,29 +720,115 @@ def _checked_files(
         wanted += [(meta, "file", "hash"), (meta, "free_file", "free_hash")]
     files = [(*_mapped_entry(folder, e, k), e.get(h)) for e, k, h in wanted]
     order = sorted(range(len(files)), key=lambda i: -files[i][1].size)
-    tasks: list[Callable[[], object]] = [
-        _hash_task(files[i][1], files[i][2]) for i in order
-    ]
-    arrays = None
-    if exact and meta is not None:
-        size = meta["size"]
-        # (the saved generations are 4 bytes a slot: a size the file cannot hold is
-        # refused later, once the file is read; nothing that big is allocated here)
-        if 0 <= size <= files[len(manifest["tables"])][1].size // 4:
-            arrays = (
-                np.empty(size, dtype=np.int32),
-                np.empty(size, dtype=np.int64),
-                np.empty(size, dtype=np.uint32),
-            )
-            tasks.insert(1, functools.partial(arrays[0].fill, -1))
-    verdicts = _runner(world, sum(f[1].size for f in files))(tasks)
-    if arrays is not None:
-        del verdicts[1]
+    hashed = threading.Event()
+    left = [len(order)]
+    lock = threading.Lock()
+
+    def hash_task(i: int) -> bool:
+        try:
+            return _matches(files[i][1], files[i][2])
+        finally:
+            with lock:
+                left[0] -= 1
+                if not left[0]:
+                    hashed.set()
+
+    tasks: list[Callable[[], object]] = [functools.partial(hash_task, i) for i in order]
+    run = _runner(world, sum(f[1].size for f in files))
+    prepared = None
+    if prepare is not None and run is not _serial:
+        prepared = prepare({p.name: buf.size for p, buf, _ in files}, hashed)
+        tasks[1:1] = prepared.tasks  # after the largest hash: on the other thread
+    verdicts = run(tasks)
+    if prepared is not None:
+        del verdicts[1 : 1 + len(prepared.tasks)]
     good = dict(zip(order, verdicts, strict=True))
     for i, (p, _, _) in enumerate(files):
         if not good[i]:
             raise _hash_mismatch(p)
-    return {p.name: (p, buf) for p, buf, _ in files}, arrays
+    return {p.name: (p, buf) for p, buf, _ in files}, prepared
+
+
+@dataclass
+class _Prepared:
+    """What an exact load fills, allocated before the files are read.
+
+    ``arrays``: the entity index arrays (table cleared to -1); ``slabs``: per saved
+    table, its columns (``None``: appended at install); ``places``: where each saved
+    table goes; ``tasks``: the clearing and page-touching work, for idle threads.
+    """
+
+    arrays: tuple[Array, Array, Array] | None
+    slabs: list[Slab | None]
+    places: list[tuple[int, int]]
+    tasks: list[Callable[[], object]]
+
+
+def _prepare_exact(
+    world: World,
+    manifest: Mapping[str, Any],
+    classes: Mapping[str, tuple[type, Migration | None]],
+    order: list[type],
+    sizes: Mapping[str, int],
+    hashed: threading.Event,
+) -> _Prepared:
+    """Allocate an exact load's index arrays and table slabs from the manifest.
+
+    Only sizes the files can hold are allocated (the entity column is 8 bytes a
+    row, a generation 4 bytes a slot): a manifest claiming more is refused later,
+    once the files are read. The tasks clear the index, then touch the slabs' pages
+    (the kernel zeroes fresh pages on first touch: better on an idle thread than in
+    the copies) until ``hashed`` is set.
+    """
+    tables = [
+        (list(dict.fromkeys(classes[c][0] for c in t["components"])), t["rows"])
+        for t in manifest["tables"]
+    ]
+    places = _planned_places(world, tables, order)
+    tracked = {world.components.schemas[c].name for c in world.components.tracked}
+    slabs: list[Slab | None] = []
+    for t, (cls_list, rows), (_, start) in zip(
+        manifest["tables"], tables, places, strict=True
+    ):
+        fits = 0 <= rows <= sizes.get(t["file"], 0) // 8
+        slabs.append(
+            allocate_slab(column_specs([schema_of(c) for c in cls_list], tracked), rows)
+            if fits and not start
+            else None
+        )
+    arrays = None
+    meta = manifest.get("index")
+    tasks: list[Callable[[], object]] = []
+    if meta is not None and 0 <= meta["size"] <= sizes.get(meta["file"], 0) // 4:
+        size = meta["size"]
+        arrays = (
+            np.empty(size, dtype=np.int32),
+            np.empty(size, dtype=np.int64),
+            np.empty(size, dtype=np.uint32),
+        )
+        tasks.append(functools.partial(arrays[0].fill, -1))
+    pages = [
+        arr.reshape(-1).view(np.uint8)
+        for slab in slabs
+        if slab is not None
+        for _, arr in slab.values()
+    ]
+    if pages:
+        tasks.append(functools.partial(_touch, pages, hashed))
+    return _Prepared(arrays, slabs, places, tasks)
+
+
+_PAGE = 4096
+_TOUCH_STEP = 2 << 20
+
+
+def _touch(columns: list[Array], stop: threading.Event) -> None:
+    """Write a zero to every page of ``columns``, 2 MiB at a time, until ``stop``."""
+    for col in columns:
+        for lo in range(0, len(col), _TOUCH_STEP):
+            if stop.is_set():
+                return
+            col[lo : lo + _TOUCH_STEP : _PAGE] = 0
 
 
 def _hash_task(buf: pa.Buffer, expected: object) -> Callable[[], bool]:
@@ -988,16 +1077,21 @@ def load(
     folder, manifest = _manifest(root)
     mig_map = {m.name: m for m in migrations}
     classes = _resolve_classes(manifest, target, components, mig_map, folder / MANIFEST)
+    order = [cls for cls, _ in classes.values()]  # registration order (E0010)
     exact = manifest.get("index") is not None and len(target) == 0
-    files, arrays = _checked_files(folder, manifest, target, exact=exact)
+    prepare = (
+        functools.partial(_prepare_exact, target, manifest, classes, order)
+        if exact
+        else None
+    )
+    files, prepared = _checked_files(folder, manifest, target, prepare)
     loaded = _read_tables(folder, manifest, classes, files)
     index = _read_index(folder, manifest, files)
     target._check_not_iterating("load")
     restored, skipped = _build_resources(target, manifest, resources, folder / MANIFEST)
-    order = [cls for cls, _ in classes.values()]  # registration order (E0010)
     if index is not None and exact:
         run = _runner(target, sum(buf.size for _, buf in files.values()))
-        result = _restore_exact(target, loaded, index, order, folder, run, arrays)
+        result = _restore_exact(target, loaded, index, order, folder, run, prepared)
     else:
         all_ids = _check_consistency(folder, loaded, index)
         for cls in order:  # registers names before any change
@@ -1039,7 +1133,7 @@ def _serial(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
 
 
 def _planned_places(
-    world: World, loaded: list[_LoadedTable], order: list[type]
+    world: World, tables: list[tuple[list[type], int]], order: list[type]
 ) -> list[tuple[int, int]]:
     """The (table id, first row) each loaded table will get in an empty ``world``.
 
@@ -1053,11 +1147,11 @@ def _planned_places(
     by_set = dict(world.archetypes._by_set)
     rows: dict[int, int] = {}
     places = []
-    for lt in loaded:
-        key = tuple(sorted({ids[c] for c in lt.classes}))
+    for cls_list, n in tables:  # (component classes, rows) per saved table
+        key = tuple(sorted({ids[c] for c in cls_list}))
         tid = by_set.setdefault(key, len(by_set))
         places.append((tid, rows.get(tid, 0)))
-        rows[tid] = rows.get(tid, 0) + len(lt.ids)
+        rows[tid] = rows.get(tid, 0) + n
     return places
 
 
@@ -1068,7 +1162,7 @@ def _restore_exact(
     order: list[type],
     folder: Path,
     run: Runner,
-    arrays: tuple[Array, Array, Array] | None,
+    prepared: _Prepared | None,
 ) -> LoadResult:
     """Restore ids exactly into an empty world.
 
@@ -1078,15 +1172,18 @@ def _restore_exact(
     takes the slabs and index arrays without another copy.
     """
     generation, free = index
-    places = _planned_places(world, loaded, order)
+    places = _planned_places(world, [(t.classes, len(t.ids)) for t in loaded], order)
     tracked = {world.components.schemas[c].name for c in world.components.tracked}
     tick = np.uint32(world.change_tick)
     slabs: list[Slab | None] = []
-    # Allocated here (usually while the files were hashed), filled on the world's
-    # threads (memory a short-lived worker thread allocates comes from its own
-    # arena: fresh pages every load).
+    # Allocated here or before the files were hashed (never on a worker thread:
+    # memory a short-lived thread allocates comes from its own arena, fresh pages
+    # every load), filled on the world's threads.
+    if prepared is not None and prepared.places != places:
+        prepared = None  # (the files disagreed with the manifest: refused below)
     size = len(generation)
     runs = [t.ids for t in loaded]
+    arrays = prepared.arrays if prepared is not None else None
     cleared = arrays is not None and len(arrays[0]) == size
     if arrays is None or not cleared:
         arrays = (
@@ -1100,13 +1197,17 @@ def _restore_exact(
         lambda: check_saved_index(runs, generation, free, places, out, filled=cleared),
         lambda: np.concatenate(runs, out=all_ids) if runs else all_ids,
     ]
-    for lt, (_, start) in zip(loaded, places, strict=True):
+    for k, (lt, (_, start)) in enumerate(zip(loaded, places, strict=True)):
         n = len(lt.ids)
         if start:  # a second saved table of the same archetype: appended at install
             slabs.append(None)
             continue
         schemas = [schema_of(c) for c in lt.classes]
-        slab = allocate_slab(column_specs(schemas, tracked), n)
+        specs = column_specs(schemas, tracked)
+        ready = prepared.slabs[k] if prepared is not None else None
+        if ready is None or ready.keys() != specs.keys() or _rows(ready) != n:
+            ready = allocate_slab(specs, n)
+        slab = ready
         slabs.append(slab)
         sources: dict[str, Any] = {ENTITY_COLUMN: lt.ids}
         for s in schemas:
@@ -1140,6 +1241,10 @@ def _restore_exact(
         if (table.id, got) != (tid, start):
             place_run_kernel(lt.ids, idx.table, idx.row, table.id, got)
     return LoadResult(world, all_ids, all_ids, exact=True)
+
+
+def _rows(slab: Slab) -> int:
+    return len(next(iter(slab.values()))[1])
 
 
 def _copy_task(
