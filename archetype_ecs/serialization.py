@@ -831,10 +831,6 @@ def _touch(columns: list[Array], stop: threading.Event) -> None:
             col[lo : lo + _TOUCH_STEP : _PAGE] = 0
 
 
-def _hash_task(buf: pa.Buffer, expected: object) -> Callable[[], bool]:
-    return lambda: _matches(buf, expected)
-
-
 def _resolve_classes(
     manifest: Mapping[str, Any],
     world: World,

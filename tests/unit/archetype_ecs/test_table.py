@@ -332,3 +332,56 @@ def test_bool_vector_column_converts_to_fixed_size_list_of_booleans():
     col = t.batch().column("Mask.bits")
     assert col.type == pa.list_(pa.bool_(), 2)
     assert col.to_pylist() == [[True, False], [False, True]]
+
+
+# ------------------------------------------------------------ slabs and adopt
+
+
+def _specs(*classes):
+    from archetype_ecs.table import column_specs
+
+    return column_specs([schema_of(c) for c in classes])
+
+
+def test_slab_columns_are_aligned_writable_and_share_memory_with_arrow():
+    from archetype_ecs.table import allocate_slab
+
+    n = 1_500_000  # Pos (8 B), Head (12 B), Flags (3 B), id (8 B): > 16 MiB, 2+ blocks
+    slab = allocate_slab(_specs(Pos, Head, Flags), n)
+    bases = set()
+    for key, (buf, arr) in slab.items():
+        assert arr.ctypes.data % 64 == 0, key
+        assert buf.address == arr.ctypes.data, key
+        assert arr.flags.writeable
+        assert len(arr) == n
+        arr[-1] = 1  # the whole capacity is usable
+        bases.add(id(arr.base if arr.base is not None else arr))
+    assert len(bases) >= 2  # packed into more than one block
+    assert slab["Head.v"][1].shape == (n, 3)
+
+
+def test_adopt_takes_a_filled_slab_without_copying():
+    from archetype_ecs.table import allocate_slab
+
+    table = _table(Pos)
+    slab = allocate_slab(_specs(Pos), 8)
+    slab[ENTITY_COLUMN][1][:5] = np.arange(1, 6)
+    slab["Pos.x"][1][:5] = 2.5
+    assert table.adopt(slab, 5)
+    assert table.len == 5
+    assert table.capacity == 8
+    assert table.column("Pos.x").ctypes.data == slab["Pos.x"][1].ctypes.data
+    assert table.entities.tolist() == [1, 2, 3, 4, 5]
+    # not empty any more: refused, nothing changed
+    assert not table.adopt(allocate_slab(_specs(Pos), 8), 5)
+    assert table.entities.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_adopt_refuses_a_slab_of_other_columns_or_too_few_rows():
+    from archetype_ecs.table import allocate_slab
+
+    table = _table(Pos)
+    assert not table.adopt(allocate_slab(_specs(Head), 8), 5)
+    assert not table.adopt(allocate_slab(_specs(Pos), 4), 5)
+    assert table.len == 0
+    assert table.capacity == 0
