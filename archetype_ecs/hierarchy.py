@@ -8,6 +8,7 @@ ChildOf columns and kept valid by observers, plus the despawn policy.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -155,7 +156,9 @@ class Hierarchy:
 
     def __init__(self, world: World, on_despawn: DespawnPolicy = "cascade") -> None:
         """Create the index of ``world`` (use :func:`hierarchy` instead)."""
-        self._world = world
+        # Weak: the world holds its hierarchy, and a cycle would keep a dropped
+        # world's tables alive until the next full GC pass.
+        self._world_ref = weakref.ref(world)
         self._policy: DespawnPolicy = "cascade"
         self.on_despawn = on_despawn
         self.version = 0
@@ -166,6 +169,13 @@ class Hierarchy:
         self._epoch = 0
         # Caches of modules built on the hierarchy (transform plans), keyed by name.
         self.caches: dict[str, object] = {}
+
+    @property
+    def _world(self) -> World:
+        world = self._world_ref()
+        if world is None:
+            raise RuntimeError("this hierarchy's world no longer exists")
+        return world
 
     @property
     def on_despawn(self) -> DespawnPolicy:

@@ -1161,13 +1161,14 @@ def test_world_state_snapshot_sees_every_kind_of_change(world, world_state):
 
 
 def test_a_dropped_world_is_freed_without_the_garbage_collector(tmp_path):
-    """No reference cycle through the world (its executor, registry hook and cached
-    queries hold it weakly), so its tables go as soon as the last reference does,
-    not at some later full GC pass."""
+    """No reference cycle through the world (its executor, registry hook, cached
+    queries and hierarchy hold it weakly), so its tables go as soon as the last
+    reference does, not at some later full GC pass."""
     import gc
     import weakref
 
     from archetype_ecs import njit, system
+    from archetype_ecs.hierarchy import ChildOf
     from archetype_ecs.serialization import load, save
 
     @component
@@ -1186,7 +1187,8 @@ def test_a_dropped_world_is_freed_without_the_garbage_collector(tmp_path):
 
     def build() -> World:
         world = World(seed=1)
-        world.spawn_batch({Heat: None}, n=100)
+        ids = world.spawn_batch({Heat: None}, n=100)
+        world.spawn_batch({Heat: None, ChildOf: {"parent": ids[:3]}})  # hierarchy
         world.add_system(system(warm, query=[Heat], writes=[Heat]), look)
         world.track_changes(Heat)
         world.step()
@@ -1203,7 +1205,7 @@ def test_a_dropped_world_is_freed_without_the_garbage_collector(tmp_path):
         save(world, tmp_path)
         del world
         assert ref() is None
-        loaded = load(tmp_path, World(), components=[Heat]).world
+        loaded = load(tmp_path, World(), components=[Heat, ChildOf]).world
         loaded.step()
         ref = weakref.ref(loaded)
         del loaded
@@ -1211,3 +1213,16 @@ def test_a_dropped_world_is_freed_without_the_garbage_collector(tmp_path):
     finally:
         if was:
             gc.enable()
+
+
+def test_a_query_outliving_its_world_says_so():
+    import gc
+
+    @component
+    class Spark:
+        on: f32 = 0.0
+
+    query = World().query(Spark)  # the world is dropped at once
+    gc.collect()
+    with pytest.raises(RuntimeError, match="query's world no longer exists"):
+        list(query)
