@@ -366,6 +366,16 @@ def check_saved_free_kernel(
     return code
 
 
+def empty_index_arrays(size: int) -> tuple[Array, Array, Array]:
+    """Uninitialized ``(table, row, generation)`` arrays of an entity index of
+    ``size`` slots, as :func:`check_saved_index` fills them."""
+    return (
+        np.empty(size, dtype=np.int32),
+        np.empty(size, dtype=np.int64),
+        np.empty(size, dtype=np.uint32),
+    )
+
+
 def check_saved_index(
     runs: list[Array],
     generation: Array,
@@ -385,13 +395,8 @@ def check_saved_index(
     (any content; ``filled``: the first already holds -1 everywhere). Releases the
     GIL throughout but for the allocations.
     """
-    size = len(generation)
     if out is None:
-        out = (
-            np.empty(size, dtype=np.int32),
-            np.empty(size, dtype=np.int64),
-            np.empty(size, dtype=np.uint32),
-        )
+        out = empty_index_arrays(len(generation))
     table_arr, row_arr, gen_out = out
     if not filled:
         table_arr.fill(-1)

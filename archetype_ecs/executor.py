@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archetype_ecs._jit import kernel_threads, limit_kernel_threads
+from archetype_ecs._owner import world_of
 from archetype_ecs.commands import CommandBuffer
 from archetype_ecs.errors import E_STRUCTURAL, StructuralChangeError, coded
 from archetype_ecs.resources import Time
@@ -53,10 +54,7 @@ class Executor:
     @property
     def world(self) -> World:
         """The world this executor runs."""
-        world = self._world()
-        if world is None:
-            raise RuntimeError("this executor's world no longer exists")
-        return world
+        return world_of(self._world, "this executor")
 
     def close(self) -> None:
         """Shut the thread pool down."""

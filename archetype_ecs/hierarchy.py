@@ -21,6 +21,7 @@ from archetype_ecs._hierarchy_kernels import (
     gather_children_kernel,
     levels_kernel,
 )
+from archetype_ecs._owner import world_of
 from archetype_ecs.commands import CommandBuffer, _as_ids
 from archetype_ecs.component import component, schema_of
 from archetype_ecs.entity import Entity, pending_slot
@@ -172,10 +173,7 @@ class Hierarchy:
 
     @property
     def _world(self) -> World:
-        world = self._world_ref()
-        if world is None:
-            raise RuntimeError("this hierarchy's world no longer exists")
-        return world
+        return world_of(self._world_ref, "this hierarchy")
 
     @property
     def on_despawn(self) -> DespawnPolicy:

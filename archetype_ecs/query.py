@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from archetype_ecs._owner import world_of
 from archetype_ecs.component import ComponentId
 from archetype_ecs.errors import QueryFilterError
 from archetype_ecs.schema import ENTITY_METADATA
@@ -103,10 +104,7 @@ class QueryState:
 
     @property
     def _world(self) -> World:
-        world = self._world_ref()
-        if world is None:
-            raise RuntimeError("this query's world no longer exists")
-        return world
+        return world_of(self._world_ref, "this query")
 
     @property
     def is_filtered(self) -> bool:

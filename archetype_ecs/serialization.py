@@ -39,7 +39,7 @@ from archetype_ecs._kernels import (
     INDEX_STALE_ID,
     INDEX_UNACCOUNTED,
     check_saved_index,
-    place_run_kernel,
+    empty_index_arrays,
     remap_ids_kernel,
     remap_ids_reference,
 )
@@ -800,12 +800,7 @@ def _prepare_exact(
     meta = manifest.get("index")
     tasks: list[Callable[[], object]] = []
     if meta is not None and 0 <= meta["size"] <= sizes.get(meta["file"], 0) // 4:
-        size = meta["size"]
-        arrays = (
-            np.empty(size, dtype=np.int32),
-            np.empty(size, dtype=np.int64),
-            np.empty(size, dtype=np.uint32),
-        )
+        arrays = empty_index_arrays(meta["size"])
         tasks.append(functools.partial(arrays[0].fill, -1))
     pages = [
         arr.reshape(-1).view(np.uint8)
@@ -1181,13 +1176,7 @@ def _restore_exact(
     runs = [t.ids for t in loaded]
     arrays = prepared.arrays if prepared is not None else None
     cleared = arrays is not None and len(arrays[0]) == size
-    if arrays is None or not cleared:
-        arrays = (
-            np.empty(size, dtype=np.int32),
-            np.empty(size, dtype=np.int64),
-            np.empty(size, dtype=np.uint32),
-        )
-    out = arrays
+    out = arrays if arrays is not None and cleared else empty_index_arrays(size)
     all_ids = np.empty(sum(len(r) for r in runs), dtype=np.uint64)
     tasks: list[Callable[[], Any]] = [
         lambda: check_saved_index(runs, generation, free, places, out, filled=cleared),
@@ -1200,10 +1189,9 @@ def _restore_exact(
             continue
         schemas = [schema_of(c) for c in lt.classes]
         specs = column_specs(schemas, tracked)
-        ready = prepared.slabs[k] if prepared is not None else None
-        if ready is None or ready.keys() != specs.keys() or _rows(ready) != n:
-            ready = allocate_slab(specs, n)
-        slab = ready
+        slab = prepared.slabs[k] if prepared is not None else None
+        if slab is None or slab.keys() != specs.keys() or _rows(slab) != n:
+            slab = allocate_slab(specs, n)
         slabs.append(slab)
         sources: dict[str, Any] = {ENTITY_COLUMN: lt.ids}
         for s in schemas:
@@ -1211,8 +1199,8 @@ def _restore_exact(
                 sources[f"{s.name}.{fname}"] = arr
         row_bytes = sum(arr.strides[0] for _, arr in slab.values()) or 1
         chunks = max(1, -(-n * row_bytes // _CHUNK))
-        for k in range(chunks):
-            lo, hi = n * k // chunks, n * (k + 1) // chunks
+        for c in range(chunks):
+            lo, hi = n * c // chunks, n * (c + 1) // chunks
             tasks.append(_copy_task(slab, sources, tick, lo, hi))
     code, table_arr, row_arr, gen_out = run(tasks)[0]
     _raise_index_problem(folder, code)
@@ -1235,7 +1223,7 @@ def _restore_exact(
             world._fill_row_values(values, comps, None, len(lt.ids))
             got = table.append(values)
         if (table.id, got) != (tid, start):
-            place_run_kernel(lt.ids, idx.table, idx.row, table.id, got)
+            idx.place_run(lt.ids, table.id, got)
     return LoadResult(world, all_ids, all_ids, exact=True)
 
 
