@@ -502,10 +502,10 @@ class ScriptEngine:
         start = perf_counter_ns()
         try:
             rt = sc.runtime
-            if type(rt) is LuaSandbox:
+            if isinstance(rt, LuaSandbox):
                 recorded = self._call_lua(sc, rt, batch, entry, n, statuses)
             else:
-                recorded = self._call(sc, batch, entry, n, statuses)
+                recorded = self._call_python(sc, rt, batch, entry, statuses)
         except ScriptError as exc:
             self._fail(sc, exc)
             return None
@@ -526,10 +526,14 @@ class ScriptEngine:
         st.consecutive_failures = 0
         return recorded
 
-    def _call(
-        self, sc: Script, batch: dict[str, Array], entry: str, n: int, statuses: int
+    def _call_python(
+        self,
+        sc: Script,
+        rt: PythonScript | IsolatedPythonScript,
+        batch: dict[str, Array],
+        entry: str,
+        statuses: int,
     ) -> list[Recorded]:
-        rt = sc.runtime
         if isinstance(rt, IsolatedPythonScript):
             r0 = rt.refusals
             comps = {c: self.component(c, sc.name) for c in sc.perms.readable()}
@@ -541,19 +545,16 @@ class ScriptEngine:
                 sc.logs[:] = (sc.logs + rt.logs)[-100:]
                 rt.logs.clear()
             return decode(cmds, comps, events)
-        if isinstance(rt, PythonScript):
-            api = PythonApi(sc.name, sc.perms, self._types(sc))
-            api.resource_values = self._resource_values(sc)
-            view = {k: v.copy() for k, v in batch.items()}
-            try:
-                out = rt.call(entry, view, api)
-            finally:
-                sc.stats.refusals += api.refusals
-                sc.logs[:] = (sc.logs + api.logs)[-100:]
-            self.last_statuses = np.asarray(out, np.int64) if statuses else None
-            return api.recorded
-        assert isinstance(rt, LuaSandbox)
-        return self._call_lua(sc, rt, batch, entry, n, statuses)
+        api = PythonApi(sc.name, sc.perms, self._types(sc))
+        api.resource_values = self._resource_values(sc)
+        view = {k: v.copy() for k, v in batch.items()}
+        try:
+            out = rt.call(entry, view, api)
+        finally:
+            sc.stats.refusals += api.refusals
+            sc.logs[:] = (sc.logs + api.logs)[-100:]
+        self.last_statuses = np.asarray(out, np.int64) if statuses else None
+        return api.recorded
 
     def _call_lua(
         self,
