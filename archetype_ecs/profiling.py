@@ -16,6 +16,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -41,6 +43,10 @@ FRAME_KIND = "frame"
 _NS_PER_MS = 1e6
 _NS_PER_US = 1e3
 _FRAME_TID = 0  # the dedicated "frames" track of the trace
+# spans wait in a queue until this many are pending (or something reads the
+# statistics, or a frame is marked); then they are folded into the statistics
+_FOLD_AT = 4096
+_KEY = itemgetter(0)  # the (kind, name, phase) of a buffered span
 
 STATS_SCHEMA = pa.schema(
     [
@@ -90,8 +96,8 @@ class _Stat:
         "total",
     )
 
-    # Invariant: `ring` holds the last min(calls, window) durations, written
-    # round-robin at `calls % window`, and `ring_sum == sum(ring)`.
+    # Invariant: `ring` holds the last min(calls, window) durations and
+    # `ring_sum == sum(ring)`.
 
     def __init__(self, kind: str, name: str, phase: str, *, python: bool) -> None:
         self.kind = kind
@@ -104,25 +110,43 @@ class _Stat:
         self.total = 0
         self.rows_last = 0
         self.rows_total = 0
-        self.ring: list[int] = []
+        self.ring: deque[int] = deque()
         self.ring_sum = 0
 
-    def add(self, duration: int, rows: int, window: int) -> None:
-        ring = self.ring
-        if len(ring) < window:
-            ring.append(duration)
-            self.ring_sum += duration
+    def add(self, durations: list[int], rows: list[int], window: int) -> None:
+        """Fold in a run of calls, oldest first (both lists non-empty, one length)."""
+        ring = self.ring if self.ring.maxlen == window else self.fit(window)
+        n = len(durations)
+        run_sum = sum(durations)
+        if n >= window:
+            ring.clear()
+            ring.extend(durations[n - window :])
+            self.ring_sum = sum(ring)
         else:
-            slot = self.calls % window
-            self.ring_sum += duration - ring[slot]
-            ring[slot] = duration
-        self.calls += 1
-        self.last = duration
-        if duration > self.max:
-            self.max = duration
-        self.total += duration
-        self.rows_last = rows
-        self.rows_total += rows
+            over = len(ring) + n - window
+            if over > 0:  # the oldest `over` durations leave the window
+                self.ring_sum -= sum(islice(ring, over))
+            ring.extend(durations)
+            self.ring_sum += run_sum
+        self.calls += n
+        self.last = durations[-1]
+        longest = max(durations)
+        if longest > self.max:
+            self.max = longest
+        self.total += run_sum
+        self.rows_last = rows[-1]
+        self.rows_total += sum(rows)
+
+    def fit(self, window: int) -> deque[int]:
+        """Make the ring ``window`` long (first call, or the profiler's window
+        changed), keeping the newest durations."""
+        ring = self.ring
+        if ring.maxlen != window:
+            ring = self.ring = deque(
+                islice(ring, max(0, len(ring) - window), None), window
+            )
+            self.ring_sum = sum(ring)
+        return ring
 
     @property
     def mean(self) -> float:
@@ -160,7 +184,10 @@ class Profiler:
     Notes
     -----
     Memory is bounded: one small record per (kind, name, phase) plus at most
-    ``max_spans`` spans. :meth:`record` takes a lock, so worker threads may record.
+    ``max_spans`` spans and 4,096 spans not yet folded in. :meth:`record` only
+    appends the span to a queue (a thread-safe append, no lock), so worker threads
+    may record and a hot caller pays little; the statistics take the queue in
+    whenever they are read, at every :meth:`frame_mark` and every 4,096 spans.
     """
 
     def __init__(
@@ -186,7 +213,11 @@ class Profiler:
         self.trace_frames = trace_frames
         self._max_spans = max_spans
         self._stats: dict[tuple[str, str, str], _Stat] = {}
+        # spans as plain tuples ((kind, name, phase), start_ns, end_ns, thread, rows,
+        # python): a NamedTuple costs ~4x as much to build; made Spans when read
         self._spans: deque[tuple[Any, ...]] = deque(maxlen=max_spans)
+        # recorded spans not yet folded into the statistics and the span buffer
+        self._pending: deque[tuple[Any, ...]] = deque()
         self._frames: deque[tuple[int, int, int]] = deque(maxlen=trace_frames)
         self._frame_stat = _Stat(FRAME_KIND, FRAME_KIND, "", python=False)
         #: Called as ``listener(frame, start_ns, end_ns)`` after each frame is marked
@@ -202,6 +233,8 @@ class Profiler:
 
     def __repr__(self) -> str:
         state = "on" if self.enabled else "off"
+        with self._lock:
+            self._fold()
         return (
             f"<Profiler {state} names={len(self._stats)} spans={len(self._spans)} "
             f"frames={self._frame_stat.calls}>"
@@ -257,19 +290,11 @@ class Profiler:
             return
         if kind not in KINDS or end_ns < start_ns:
             raise ValueError(_bad_span(kind, name, start_ns, end_ns))
-        key = (kind, name, phase)
-        with self._lock:
-            stat = self._stats.get(key)
-            if stat is None:
-                stat = self._stats[key] = _Stat(kind, name, phase, python=python)
-            elif stat.python is not python:
-                stat.python = python
-            stat.add(end_ns - start_ns, rows, self.window)
-            # a plain tuple (a NamedTuple costs ~4x as much to build); made a Span
-            # when read
-            self._spans.append(
-                (kind, name, phase, start_ns, end_ns, thread, rows, python)
-            )
+        pending = self._pending
+        pending.append(((kind, name, phase), start_ns, end_ns, thread, rows, python))
+        if len(pending) >= _FOLD_AT:
+            with self._lock:
+                self._fold()
 
     def recorder(
         self, kind: str, name: str, phase: str = "", *, python: bool = False
@@ -295,26 +320,41 @@ class Profiler:
         """
         if kind not in KINDS:
             raise ValueError(_bad_span(kind, name, 0, 0))
-        key = (kind, name, phase)
-        stats, spans, lock = self._stats, self._spans, self._lock
+        pending, lock, key = self._pending, self._lock, (kind, name, phase)
 
         def rec(start_ns: int, end_ns: int, thread: int, rows: int) -> None:
             if not self.enabled:
                 return
             if end_ns < start_ns:
                 raise ValueError(_bad_span(kind, name, start_ns, end_ns))
-            with lock:
-                stat = stats.get(key)
-                if stat is None:
-                    stat = stats[key] = _Stat(kind, name, phase, python=python)
-                elif stat.python is not python:
-                    stat.python = python
-                stat.add(end_ns - start_ns, rows, self.window)
-                spans.append(
-                    (kind, name, phase, start_ns, end_ns, thread, rows, python)
-                )
+            pending.append((key, start_ns, end_ns, thread, rows, python))
+            if len(pending) >= _FOLD_AT:
+                with lock:
+                    self._fold()
 
         return rec
+
+    def _fold(self) -> None:
+        """Fold the pending spans into the statistics and the span buffer, in the
+        order they were recorded. The caller holds the lock; spans other threads
+        append meanwhile stay pending."""
+        pending = self._pending
+        n = len(pending)
+        if not n:
+            return
+        popleft = pending.popleft
+        batch = [popleft() for _ in range(n)]
+        stats, window = self._stats, self.window
+        for key, group in groupby(batch, _KEY):  # runs of one (kind, name, phase)
+            run = list(group)
+            python = run[-1][5]
+            stat = stats.get(key)
+            if stat is None:
+                stat = stats[key] = _Stat(*key, python=python)
+            elif stat.python is not python:
+                stat.python = python
+            stat.add([s[2] - s[1] for s in run], [s[4] for s in run], window)
+        self._spans.extend(batch)
 
     @contextmanager
     def span(
@@ -362,12 +402,13 @@ class Profiler:
         if end_ns < start_ns:
             raise ValueError(_bad_span(FRAME_KIND, f"frame {frame}", start_ns, end_ns))
         with self._lock:
-            self._frame_stat.add(end_ns - start_ns, 0, self.window)
+            self._fold()
+            self._frame_stat.add([end_ns - start_ns], [0], self.window)
             self._frames.append((frame, start_ns, end_ns))
             if len(self._frames) == self.trace_frames:
                 cutoff = self._frames[0][1]
                 spans = self._spans
-                while spans and spans[0][3] < cutoff:  # start_ns
+                while spans and spans[0][1] < cutoff:  # start_ns
                     spans.popleft()
         for listener in self.frame_listeners:
             listener(frame, start_ns, end_ns)
@@ -379,6 +420,7 @@ class Profiler:
     def clear(self) -> None:
         """Forget every statistic, span and frame mark."""
         with self._lock:
+            self._pending.clear()
             self._stats.clear()
             self._spans.clear()
             self._frames.clear()
@@ -389,7 +431,8 @@ class Profiler:
     def spans(self) -> list[Span]:
         """The buffered spans, oldest first (a copy)."""
         with self._lock:
-            return [Span._make(t) for t in self._spans]
+            self._fold()
+            return [Span(*t[0], *t[1:]) for t in self._spans]
 
     def frames(self) -> list[tuple[int, int, int]]:
         """The buffered frame marks ``(frame, start_ns, end_ns)``, oldest first."""
@@ -415,9 +458,12 @@ class Profiler:
         [{'kind': 'frame', 'last_ms': 16.0}]
         """
         with self._lock:
+            self._fold()
             stats = list(self._stats.values())
             if self._frame_stat.calls:
                 stats.insert(0, self._frame_stat)
+            for s in stats:  # a window changed since the last call folded in
+                s.fit(self.window)
             rows = [
                 (
                     s.kind,

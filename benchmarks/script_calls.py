@@ -124,6 +124,14 @@ def main() -> None:
             f"fixed cost per Lua call, {label} the profiler: median {per[0]:.1f} us, "
             f"best {per[1]:.1f} us (target <= 5 us)"
         )
+    # what a non-empty batch adds: packing each column, building it in Lua
+    s.b.eng.world.profiler.enabled = True
+    one = {k: v[:1] for k, v in s.b.batch.items()}
+    per = _per_call(lambda: s.b.eng.call("set.lua", one, entry="empty"), s.b.eng.world)
+    print(
+        f"a Lua call on a batch of one agent (2 columns), with the profiler: "
+        f"median {per[0]:.1f} us, best {per[1]:.1f} us (for scale)"
+    )
 
 
 def _per_call(

@@ -10,7 +10,6 @@ disabled. The frame and the other scripts go on.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,16 +99,16 @@ class Script:
         return lua_value(tools.api.state())
 
 
-_DTYPE = operator.attrgetter("dtype")
-
-
 def _fmt(dtype: np.dtype[Any]) -> str:
     return "d" if dtype.kind == "f" else "j"
 
 
+_F8, _I8 = np.dtype("<f8"), np.dtype("<i8")
+
+
 def _pack(arr: Array, fmt: str) -> bytes:
-    out = np.ascontiguousarray(arr, dtype="<f8" if fmt == "d" else "<i8")
-    return out.tobytes()
+    """An array's values as packed little-endian doubles (``d``) or int64 (``j``)."""
+    return arr.astype(_F8 if fmt == "d" else _I8, copy=False).tobytes()
 
 
 def _bools(cls: type, cols: dict[str, Array] | None) -> dict[str, Array] | None:
@@ -188,10 +187,8 @@ class ScriptEngine:
         self._components = {schema_of(c).name: c for c in components}
         self._resources = {r.__name__: r for r in (Time, *resources)}
         self._events = {schema_of(e).name: e for e in events}
-        self._layouts: dict[
-            tuple[tuple[str, ...], tuple[np.dtype[Any], ...]],
-            tuple[str, tuple[str, ...]],
-        ] = {}
+        # (column names, formats) -> packed layout; see _pack_batch
+        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
         self._code_cache: dict[str, CodeType] = {}
         self.last_statuses: Array | None = None
         self.pending = CommandBuffer("scripts")
@@ -576,14 +573,7 @@ class ScriptEngine:
                     for v in values.values()
                 )
                 rt.set_resource(res, lay, blob)
-        lay, fmts = self._layout(batch)
-        blob = (
-            b"".join(
-                _pack(col, fmt) for col, fmt in zip(batch.values(), fmts, strict=True)
-            )
-            if n
-            else b""
-        )
+        lay, blob = self._pack_batch(batch, n)
         v0, r0 = rt.violations, rt.refusals
         try:
             out = rt.call(entry, n, lay, blob, statuses=statuses)
@@ -610,23 +600,34 @@ class ScriptEngine:
             events=" ".join(perms.events),
         )
 
-    def _layout(self, batch: dict[str, Array]) -> tuple[str, tuple[str, ...]]:
-        """The packed layout of a batch (``"entity=j,Pos.x=d"``) and each column's
-        format; cached by column names and dtypes (the same every frame)."""
-        key = (tuple(batch), tuple(map(_DTYPE, batch.values())))
-        hit = self._layouts.get(key)
-        if hit is None:
-            fmts = tuple(
-                "j" if k == "entity" else _fmt(dt) for k, dt in zip(*key, strict=True)
-            )
-            hit = (
-                ",".join(f"{k}={f}" for k, f in zip(key[0], fmts, strict=True)),
-                fmts,
+    def _pack_batch(self, batch: dict[str, Array], n: int) -> tuple[str, bytes]:
+        """A batch as Lua reads it: its layout (``"entity=j,Pos.x=d"``, each column's
+        name and format, cached: the same every frame) and its columns packed one
+        after the other. An empty batch packs nothing, so its columns' dtypes are not
+        looked at: Lua makes empty columns whatever the format."""
+        names = tuple(batch)
+        if n:
+            formats, parts = [], []
+            for k, col in batch.items():  # a loop: a few columns, each one C call
+                if type(col) is not np.ndarray:
+                    col = np.asarray(col)
+                fmt = "d" if col.dtype.kind == "f" and k != "entity" else "j"
+                formats.append(fmt)
+                parts.append(_pack(col, fmt))
+            fmts: tuple[str, ...] = tuple(formats)
+            blob = b"".join(parts)
+        else:
+            fmts, blob = (), b""
+        key = (names, fmts)
+        lay = self._layouts.get(key)
+        if lay is None:
+            lay = ",".join(
+                f"{k}={f}" for k, f in zip(names, fmts or "j" * len(names), strict=True)
             )
             if len(self._layouts) >= 256:
                 self._layouts.clear()
-            self._layouts[key] = hit
-        return hit
+            self._layouts[key] = lay
+        return lay, blob
 
     def _resource_values(self, sc: Script) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

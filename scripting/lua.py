@@ -89,6 +89,7 @@ local rawget, rawset, rawlen, setmetatable = rawget, rawset, rawlen, setmetatabl
 local tostring, pairs, load = tostring, pairs, load
 local s_rep, s_pack, s_unpack, s_sub, s_byte = string.rep, string.pack, string.unpack, string.sub, string.byte
 local s_find, s_match, s_gmatch, s_gsub = string.find, string.match, string.gmatch, string.gsub
+local s_format = string.format
 local t_concat, t_unpack, t_move = table.concat, table.unpack, table.move
 local math_type, collectgarbage = math.type, collectgarbage
 
@@ -370,8 +371,13 @@ end
 -- numbers <-> packed little-endian blobs (one host crossing per batch)
 local CHUNK = 4096
 function host.unpack_column(blob, fmt, n, pos)
-  local t, i = {}, 0
   pos = pos or 1
+  if n <= CHUNK then  -- one unpack; drop the next position it returns last
+    local t = {s_unpack("<" .. s_rep(fmt, n), blob, pos)}
+    t[n + 1] = nil
+    return t
+  end
+  local t, i = {}, 0
   while i < n do
     local k = n - i
     if k > CHUNK then k = CHUNK end
@@ -564,36 +570,42 @@ function host.set_resource(name, layout, blob)
   end
   resources[name] = r
 end
--- parsed batch layouts ("entity=j,Pos.x=d" -> {{fmt, comp or false, field}, ...}),
--- cached: a system calls with the same layout every frame
+-- batch makers, one per layout ("entity=j,Pos.x=d"), cached: a system calls with
+-- the same layout every frame. A maker is generated code that builds the batch in
+-- one table constructor per table ({n = n, entity = c1, Pos = {x = c2}}): filling
+-- empty tables key by key would rehash them as they grow.
 local layouts, n_layouts = {}, 0
-local function parse_layout(layout)
-  local parts = {}
+local function batch_maker(layout)
+  local cols, top, comps, fields = {}, {}, {}, {}
+  local i = 0
   for key, fmt in s_gmatch(layout, "([^,=]+)=(%a)") do
+    i = i + 1
+    cols[i] = s_format(
+      "local c%d = n > 0 and unpack_column(blob, %q, n, %d * n * 8 + 1) or {}", i, fmt, i - 1
+    )
     local comp, f = s_match(key, "^([^.]+)%.(.+)$")
-    parts[#parts + 1] = {fmt, comp or false, f or key}
-  end
-  if n_layouts >= 64 then layouts, n_layouts = {}, 0 end
-  layouts[layout], n_layouts = parts, n_layouts + 1
-  return parts
-end
-function host.make_batch(n, layout, blob)
-  local b, pos = {n = n}, 1
-  local parts = layouts[layout] or parse_layout(layout)
-  for i = 1, #parts do
-    local p = parts[i]
-    local col = n > 0 and host.unpack_column(blob, p[1], n, pos) or {}
-    pos = pos + n * 8
-    local comp = p[2]
     if comp then
-      local c = b[comp]
-      if not c then c = {}; b[comp] = c end
-      c[p[3]] = col
+      if not fields[comp] then fields[comp] = {}; comps[#comps + 1] = comp end
+      local fs = fields[comp]
+      fs[#fs + 1] = s_format("[%q] = c%d", f, i)
     else
-      b[p[3]] = col
+      top[#top + 1] = s_format("[%q] = c%d", key, i)
     end
   end
-  return b
+  for _, comp in ipairs(comps) do
+    top[#top + 1] = s_format("[%q] = {%s}", comp, t_concat(fields[comp], ", "))
+  end
+  local src = s_format(
+    "local unpack_column = ...\nreturn function(n, blob)\n%s\nreturn {n = n, %s}\nend",
+    t_concat(cols, "\n"), t_concat(top, ", ")
+  )
+  local make = assert(load(src, "=batch", "t", {}))(host.unpack_column)
+  if n_layouts >= 64 then layouts, n_layouts = {}, 0 end
+  layouts[layout], n_layouts = make, n_layouts + 1
+  return make
+end
+function host.make_batch(n, layout, blob)
+  return (layouts[layout] or batch_maker(layout))(n, blob)
 end
 function host.call_entry(env, entry, batch, want)
   local fn = rawget(env, entry)
@@ -606,12 +618,20 @@ function host.call_entry(env, entry, batch, want)
   end
   return ""
 end
+-- the counters as last returned by call_all: a call that changed none of them,
+-- logged nothing and succeeded returns two values only (each costs a conversion)
+local told_violation, told_denied = 0, 0
 function host.call_all(limit, env, entry, n, layout, blob, want)
   local batch = host.make_batch(n, layout, blob)
   local ok, kind, msg, tb, res = host.run(limit, host.call_entry, env, entry, batch, want)
+  local v, d = counts.violation, counts.denied
+  if ok and #logs == 0 and v == told_violation and d == told_denied then
+    return res or "", #cmds
+  end
+  told_violation, told_denied = v, d
   local out = ""
   if #logs > 0 then out = host.take_logs() end
-  return ok, kind, msg, tb, res or "", counts.violation, counts.denied, out, #cmds
+  return res or "", #cmds, ok, kind, msg, tb, v, d, out
 end
 
 function host.take_commands()
@@ -761,7 +781,10 @@ class LuaSandbox:
             raise ScriptMemoryError(
                 self.name, f"memory limit exceeded ({exc})"
             ) from None
-        ok, kind, msg, tb, out, self.violations, self.refusals, logs, self._pending = (
+        if len(res) == 2:  # it succeeded, logged nothing, moved no counter
+            out, self._pending = res
+            return out  # type: ignore[no-any-return]
+        out, self._pending, ok, kind, msg, tb, self.violations, self.refusals, logs = (
             res  # Lua integers arrive as Python ints
         )
         if logs:

@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archetype_ecs import World, component
 from archetype_ecs.events import Events, event
 from archetype_ecs.profiling import (
+    _FOLD_AT,
     KINDS,
     Profiler,
     Span,
@@ -258,12 +261,130 @@ def test_trace_is_bounded_by_max_spans_without_frame_marks():
     assert _row(p, "s")["calls"] == 1000
 
 
-def test_stats_memory_does_not_grow_with_calls():
-    p = Profiler(window=8)
-    for i in range(1000):
+def test_memory_is_bounded_however_many_spans_are_recorded():
+    # spans wait in a queue folded every _FOLD_AT records, so with no frame mark
+    # and no reader the queue, the span buffer and each ring stay bounded
+    p = Profiler(window=8, max_spans=100)
+    rec = p.recorder("script", "r", "update")
+    for i in range(3 * _FOLD_AT + 5):
         p.record("system", "s", "update", 0, i, 1)
-    stat = p._stats[("system", "s", "update")]
-    assert len(stat.ring) == 8
+        rec(0, i, 1, 0)
+        assert len(p._pending) < _FOLD_AT
+    assert len(p._spans) == 100
+    assert _row(p, "s")["calls"] == _row(p, "r", "script")["calls"] == 3 * _FOLD_AT + 5
+    assert not p._pending
+    assert len(p._stats[("system", "s", "update")].ring) == 8
+
+
+def test_changing_the_window_keeps_the_newest_durations():
+    p = Profiler(window=4)
+    for d in (1, 2, 3, 4, 5, 6):
+        p.record("system", "s", "update", 0, d * MS, 1)
+    assert _row(p, "s")["mean_ms"] == (3 + 4 + 5 + 6) / 4
+    p.window = 2
+    assert _row(p, "s")["mean_ms"] == 5.5  # the two newest of the ring
+    p.record("system", "s", "update", 0, 7 * MS, 1)
+    assert _row(p, "s")["mean_ms"] == 6.5
+    p.window = 3  # a longer window fills up again from here on
+    p.record("system", "s", "update", 0, 8 * MS, 1)
+    assert _row(p, "s")["mean_ms"] == (6 + 7 + 8) / 3
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("record"),
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(0, 10**9),
+            st.integers(0, 1000),
+            st.booleans(),
+        ),
+        st.tuples(st.just("read")),
+        st.tuples(st.just("frame")),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_OPS, window=st.integers(1, 10), fold_at=st.sampled_from([1, 3, 64]))
+def test_deferred_stats_equal_a_plain_reference(
+    ops: list[tuple[Any, ...]], window: int, fold_at: int
+) -> None:
+    """Differential: the queued, run-folded statistics against one list per name.
+
+    Spans of three names interleave; stats are read and frames marked at random
+    moments; the queue is folded every ``fold_at`` spans (patched low, so that a
+    run of one name is split across folds)."""
+    import archetype_ecs.profiling as profiling
+
+    old = profiling._FOLD_AT
+    profiling._FOLD_AT = fold_at
+    try:
+        p = Profiler(window=window)
+        recs = {n: p.recorder("script", n, "update") for n in ("a", "b")}
+        seen: dict[str, list[tuple[int, int, bool]]] = {}
+        t = 0
+        for op in ops:
+            if op[0] == "record":
+                _, name, dur, rows, via_recorder = op
+                if via_recorder and name in recs:
+                    recs[name](t, t + dur, 1, rows)
+                else:
+                    p.record("script", name, "update", t, t + dur, 1, rows)
+                seen.setdefault(name, []).append((dur, rows, True))
+                t += dur
+            elif op[0] == "read":
+                p.stats_table()
+            else:
+                p.frame_mark(0, t, t)
+        table = {r["name"]: r for r in p.stats_table().to_pylist()}
+        table.pop("frame", None)
+        assert set(table) == set(seen)
+        for name, calls in seen.items():
+            durs = [d for d, _, _ in calls]
+            rows = [r for _, r, _ in calls]
+            row = table[name]
+            assert row["calls"] == len(durs)
+            assert row["last_ms"] == durs[-1] / MS
+            assert row["max_ms"] == max(durs) / MS
+            assert row["total_ms"] == sum(durs) / MS
+            assert row["mean_ms"] == sum(durs[-window:]) / len(durs[-window:]) / MS
+            assert row["rows_last"] == rows[-1]
+            assert row["rows_total"] == sum(rows)
+        # every span is in the trace, in the order recorded
+        assert [s.end_ns - s.start_ns for s in p.spans()] == [
+            op[2] for op in ops if op[0] == "record"
+        ]
+    finally:
+        profiling._FOLD_AT = old
+
+
+def test_threads_recording_at_once_lose_no_span():
+    p = Profiler()
+    per_thread, threads = 20_000, 4
+    start = threading.Barrier(threads)
+
+    def work(k: int) -> None:
+        rec = p.recorder("system", f"t{k}", "update")
+        start.wait()
+        for i in range(per_thread):
+            if i % 2:
+                rec(i, i + 1, k, 1)
+            else:
+                p.record("system", f"t{k}", "update", i, i + 1, k, 1)
+            if i % 5000 == 0:
+                p.stats_table()  # a reader folding while the others append
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    for k in range(threads):
+        row = _row(p, f"t{k}")
+        assert row["calls"] == row["rows_total"] == per_thread
+    assert len(p.spans()) == per_thread * threads
 
 
 # ---------------------------------------------------------------------- trace

@@ -198,6 +198,39 @@ def test_batched_call_returns_statuses(engine: ScriptEngine) -> None:
     assert engine.last_statuses.tolist() == [1, 0, 1, 0]
 
 
+@pytest.mark.parametrize("n", [0, 3])
+def test_batch_columns_of_any_name_and_dtype_reach_lua_as_given(
+    engine: ScriptEngine, n: int
+) -> None:
+    # the batch maker is generated Lua code: names that are not identifiers (quotes,
+    # brackets, a newline, a Lua keyword) must arrive as plain keys, never as code
+    odd = 'we"ird]]\n--end'
+    src = """
+function tick(b)
+  local odd, r = "we\\"ird]]\\n--end", {}
+  for i = 1, b.n do
+    r[i] = b.row[i] + b[odd][i] * 10 + b.Pos["end"][i] * 100 + b.Pos.y[i]
+    assert(math.type(b.row[i]) == "integer" and math.type(b.Pos.y[i]) == "float")
+  end
+  assert(#b.row == b.n and #b[odd] == b.n and #b.Pos["end"] == b.n and b.Pos.y)
+  return r
+end
+"""
+    engine.load(src, name="odd.lua")
+    ints = np.arange(n, dtype=np.int64)
+    batch = {
+        "row": ints,
+        odd: ints.astype(np.int32),
+        "Pos.end": ints.astype(np.uint8),
+        "Pos.y": ints.astype(np.float32) * 2,
+    }
+    engine.call("odd.lua", batch, entry="tick", statuses=n)
+    sc = engine.scripts["odd.lua"]
+    assert sc.stats.failures == 0, sc.stats.last_error
+    got = engine.last_statuses
+    assert (got.tolist() if n else got) == ([113 * k for k in range(n)] if n else None)
+
+
 def test_query_of_undeclared_component_is_refused(engine: ScriptEngine) -> None:
     sc = engine.load("--! reads: SPos\n", name="q.lua")
     with pytest.raises(ScriptError, match="reads: SVel"):
@@ -284,3 +317,45 @@ end
     state["frames"] = 99  # a copy
     world.step()
     assert sc.state["frames"] == 3
+
+
+def test_counters_and_logs_stay_exact_across_failing_and_clean_calls(
+    world: World,
+) -> None:
+    # a clean call returns only its result and command count from Lua; a call that
+    # logged, failed or moved a counter returns them all, and a memory error takes
+    # the counters on its own path: none of this may lose or double count anything
+    from scripting import LuaLimits
+
+    eng = ScriptEngine(
+        world,
+        components=[SPos],
+        limits=LuaLimits(instructions=2_000_000, max_memory=16 << 20),
+        max_violations=100,
+        max_failures=100,
+    )
+    src = """--! reads: SPos
+function run(b)
+  local mode = b.row[1]
+  if mode == 1 then print("clean", b.n) end
+  if mode == 2 then return debug end             -- a violation
+  if mode == 3 then ecs.despawn(b.row) end       -- refused: no despawn permission
+  if mode == 4 then local t = {} for i = 1, 1e8 do t[i] = i end end  -- memory
+end
+"""
+    eng.load(src, name="c.lua")
+    sc = eng.scripts["c.lua"]
+    expect = {"violations": 0, "refusals": 0, "failures": 0}
+    for mode in (0, 2, 0, 1, 3, 0, 4, 0, 2, 1, 0):
+        eng.call("c.lua", {"row": np.array([mode], np.int64)})
+        if mode == 2:
+            expect["violations"] += 1
+        if mode == 3:
+            expect["refusals"] += 1
+        if mode in (2, 3, 4):
+            expect["failures"] += 1
+        got = {k: getattr(sc.stats, k) for k in expect}
+        assert got == expect, (mode, sc.stats.last_error)
+        if mode == 4:
+            assert "not enough memory" in sc.stats.last_error
+    assert sc.logs == ["clean\t1", "clean\t1"]
