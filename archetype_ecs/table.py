@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from archetype_ecs.blocks import MIN_BLOCK, blocks
 from archetype_ecs.component import ComponentId, ComponentSchema, ComponentView
 from archetype_ecs.errors import InternalError
 from archetype_ecs.schema import ENTITY_METADATA
@@ -72,15 +73,15 @@ def allocate_slab(specs: dict[str, _ColumnSpec], capacity: int) -> Slab:
 
     Columns are packed, in order, into blocks of up to 16 MiB (a larger column gets
     a block of its own). A block of a few megabytes gets transparent huge pages
-    where a small column on its own would not (NumPy asks for them from 4 MiB up), so
-    filling a fresh table page-faults far less. And a block of at most 16 MiB is one
-    the C allocator can keep once freed and hand out again (glibc serves sizes below
-    its adaptive mmap threshold, which grows up to 32 MiB, from its heap), so a
-    table that is dropped and rebuilt -- a restore, a reload -- can reuse warm pages
-    instead of making the kernel zero fresh ones (a 10^6-row load repeated in one
-    process: 79 page faults per load instead of 336 with one 44 MB block). Each
-    column starts on a 64-byte boundary; its Arrow buffer is a zero-copy slice that
-    keeps its block alive.
+    where a small column on its own would not, so filling a fresh table page-faults
+    far less. Blocks of 1 MiB and more come from the process's
+    :data:`archetype_ecs.blocks.blocks` cache, which keeps the memory of blocks no
+    longer used: a table that is dropped and rebuilt -- a load after a load, a
+    restore, a growth -- writes into warm pages instead of making the kernel zero
+    fresh ones (a 10^6-row load in the benchmark runner: 79 page faults instead of
+    about 3,800). Smaller blocks come from NumPy. Each column starts on a 64-byte
+    boundary; its Arrow buffer is a zero-copy slice that keeps its block alive. The
+    unused rows hold whatever the memory held.
     """
     out: dict[str, tuple[pa.Buffer, Array]] = {}
     group: list[tuple[str, _ColumnSpec, int]] = []  # (key, spec, offset)
@@ -102,7 +103,8 @@ _BLOCK = 16 << 20  # bytes per block at most, unless one column is larger
 def _carve(
     group: list[tuple[str, Any, int]], total: int, capacity: int, out: Slab
 ) -> None:
-    block = np.empty(total + _ALIGN, dtype=np.uint8)
+    size = total + _ALIGN
+    block = blocks.take(size) if size >= MIN_BLOCK else np.empty(size, np.uint8)
     base = -block.ctypes.data % _ALIGN
     for key, spec, offset in group:
         start = base + offset
