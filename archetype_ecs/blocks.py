@@ -40,6 +40,7 @@ import mmap
 import os
 import threading
 import weakref
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -80,13 +81,17 @@ class BlockCache:
     A block is an anonymous memory mapping. The array :meth:`take` returns (and every
     view of it, NumPy or Arrow) keeps the mapping in use; the cache gets it back only
     when the last of them is gone, so a block is never handed out twice at once.
-    Thread-safe.
+    Thread-safe. A block comes back on whichever thread dropped its last view, maybe
+    inside a garbage collection that started while this thread held the cache's lock:
+    so it is queued without a lock and filed by whoever holds the lock next.
     """
 
     def __init__(self, max_bytes: int = _DEFAULT_MAX) -> None:
         self._lock = threading.Lock()
         self._free: dict[int, list[mmap.mmap]] = {}
+        self._returned: deque[mmap.mmap] = deque()  # blocks back, not yet filed
         self._cached = 0
+        self._max = 0
         self.max_bytes = max_bytes
         #: Blocks handed out from the cache / freshly mapped, since creation.
         self.hits = 0
@@ -107,10 +112,12 @@ class BlockCache:
         with self._lock:
             self._max = value
             self._trim()
+        self._settle()
 
     @property
     def cached_bytes(self) -> int:
         """Bytes of unused blocks held now."""
+        self._settle()
         return self._cached
 
     def take(self, nbytes: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
@@ -123,7 +130,10 @@ class BlockCache:
                 f"allocate smaller arrays with numpy.empty"
             )
         size = -(-nbytes // _GRAIN) * _GRAIN
-        mm = self._pop(size)
+        self._settle()
+        with self._lock:
+            mm = self._pop(size)
+        self._settle()
         if mm is None:
             mm = mmap.mmap(-1, size, **_PRIVATE)
             if _MADV_HUGEPAGE is not None and size >= _HUGE:
@@ -136,44 +146,57 @@ class BlockCache:
 
     def clear(self) -> None:
         """Unmap every cached block now (blocks in use are not affected)."""
+        self._settle()
         with self._lock:
             free, self._free, self._cached = self._free, {}, 0
         for maps in free.values():
             for mm in maps:
                 mm.close()
+        self._settle()
 
-    def _pop(self, size: int) -> mmap.mmap | None:
-        with self._lock:
-            best = None
-            for have in self._free:  # few sizes: a scan is enough
-                if size <= have <= size * _SLACK and (best is None or have < best):
-                    best = have
-            if best is None:
-                self.misses += 1
-                return None
-            maps = self._free[best]
-            mm = maps.pop()  # the most recently freed: the likeliest still warm
-            if not maps:
-                del self._free[best]
-            self._cached -= len(mm)
-            self.hits += 1
-            return mm
+    def _pop(self, size: int) -> mmap.mmap | None:  # with the lock held
+        best = None
+        for have in self._free:  # few sizes: a scan is enough
+            if size <= have <= size * _SLACK and (best is None or have < best):
+                best = have
+        if best is None:
+            self.misses += 1
+            return None
+        maps = self._free[best]
+        mm = maps.pop()  # the most recently freed: the likeliest still warm
+        if not maps:
+            del self._free[best]
+        self._cached -= len(mm)
+        self.hits += 1
+        return mm
 
     def _give_back(self, mm: mmap.mmap) -> None:
-        # Runs when the last user of the block is gone, on whichever thread dropped
-        # it. The block's buffer export is released right after this returns, so the
-        # mapping must not be closed here: one not kept is unmapped when its last
-        # reference (this call's) goes.
-        with self._lock:
-            if self._cached + len(mm) > self._max:
+        # The block's buffer export is released right after this returns, so the
+        # mapping is not closed here: one not kept is unmapped when its last
+        # reference goes.
+        self._returned.append(mm)
+        self._settle()
+
+    def _settle(self) -> None:
+        """File the returned blocks, unless another holder of the lock (maybe this
+        thread, further up the stack) is busy: it settles after releasing."""
+        while self._returned and self._lock.acquire(blocking=False):
+            try:
+                while self._returned:
+                    self._file(self._returned.popleft())
+            finally:
+                self._lock.release()
+
+    def _file(self, mm: mmap.mmap) -> None:  # with the lock held
+        if self._cached + len(mm) > self._max:
+            return
+        if _MADV_FREE is not None:
+            try:
+                mm.madvise(_MADV_FREE)
+            except OSError:  # a kernel without it: keeping pages would cost
                 return
-            if _MADV_FREE is not None:
-                try:
-                    mm.madvise(_MADV_FREE)
-                except OSError:  # a kernel without it: keeping pages would cost
-                    return
-            self._free.setdefault(len(mm), []).append(mm)
-            self._cached += len(mm)
+        self._free.setdefault(len(mm), []).append(mm)
+        self._cached += len(mm)
 
     def _trim(self) -> None:  # with the lock held
         while self._cached > self._max:
@@ -186,7 +209,7 @@ class BlockCache:
 
     def __repr__(self) -> str:
         return (
-            f"<BlockCache cached={self._cached} max={self._max} "
+            f"<BlockCache cached={self.cached_bytes} max={self._max} "
             f"hits={self.hits} misses={self.misses}>"
         )
 

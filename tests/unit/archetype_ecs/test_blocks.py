@@ -102,6 +102,26 @@ def test_clear_unmaps_cached_blocks_and_leaves_blocks_in_use_alone() -> None:
     assert cache.cached_bytes == MIB
 
 
+def test_a_block_freed_while_the_cache_is_busy_is_filed_afterwards() -> None:
+    # a garbage collection may free a block's last view inside one of the cache's
+    # own critical sections (on the thread holding its lock): that must not block
+    cache = BlockCache()
+    held = [cache.take(MIB)]
+    done = threading.Event()
+
+    def free_inside_the_lock() -> None:
+        with cache._lock:
+            held.clear()  # the finalizer runs here, the lock taken
+            assert cache._returned  # queued, not filed
+        done.set()
+
+    worker = threading.Thread(target=free_inside_the_lock, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done.is_set(), "freeing a block inside the cache's lock deadlocked"
+    assert cache.cached_bytes == MIB  # filed by the next caller
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
