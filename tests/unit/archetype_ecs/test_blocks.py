@@ -197,7 +197,9 @@ class Big:
 
 
 def _poison() -> None:
-    """Fill the process cache with blocks full of 0xAB of many sizes."""
+    """Fill the process cache with blocks full of 0xAB of many sizes (and nothing
+    else: what earlier tests left there could fill it up)."""
+    blocks.clear()
     held = [blocks.take(s * MIB) for s in (1, 2, 3, 4, 6, 8, 12, 16) for _ in range(2)]
     for h in held:
         h[:] = 0xAB
