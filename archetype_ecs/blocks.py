@@ -15,8 +15,9 @@ The cache is bounded (:attr:`BlockCache.max_bytes`, 256 MiB by default, or the
 on Linux and macOS a cached block is marked ``MADV_FREE``: the kernel may take its
 pages back whenever it needs memory, and the cache then costs nothing (the next use
 of such a page faults in a zeroed one, as a fresh block would). Until then the pages
-still count in the process's resident size. :meth:`BlockCache.clear` unmaps every
-cached block at once.
+still count in the process's resident size. Where ``MADV_FREE`` does not exist
+(Windows), the cache is off unless the environment variable sets a bound.
+:meth:`BlockCache.clear` unmaps every cached block at once.
 
 Examples
 --------
@@ -35,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import os
@@ -137,7 +139,8 @@ class BlockCache:
         if mm is None:
             mm = mmap.mmap(-1, size, **_PRIVATE)
             if _MADV_HUGEPAGE is not None and size >= _HUGE:
-                mm.madvise(_MADV_HUGEPAGE)
+                with contextlib.suppress(OSError):  # a kernel without huge pages
+                    mm.madvise(_MADV_HUGEPAGE)
         lease = (ctypes.c_char * len(mm)).from_buffer(mm)
         fin = weakref.finalize(lease, self._give_back, mm)
         fin.atexit = False
@@ -151,7 +154,10 @@ class BlockCache:
             free, self._free, self._cached = self._free, {}, 0
         for maps in free.values():
             for mm in maps:
-                mm.close()
+                # (BufferError: filed while its last lease was still being torn
+                # down on another thread; unmapped when that lease lets go of it)
+                with contextlib.suppress(BufferError):
+                    mm.close()
         self._settle()
 
     def _pop(self, size: int) -> mmap.mmap | None:  # with the lock held
@@ -217,7 +223,9 @@ class BlockCache:
 def _default_max() -> int:
     raw = os.environ.get(_ENV)
     if raw is None:
-        return _DEFAULT_MAX
+        # where the kernel cannot be told a cached block is free to take back, the
+        # cache would pin memory for good: off unless asked for
+        return _DEFAULT_MAX if _MADV_FREE is not None else 0
     try:
         value = int(raw)
     except ValueError:

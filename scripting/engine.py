@@ -106,6 +106,20 @@ def _fmt(dtype: np.dtype[Any]) -> str:
 _F8, _I8 = np.dtype("<f8"), np.dtype("<i8")
 
 
+def _check_columns(script: str, names: tuple[str, ...]) -> None:
+    """Refuse batch column names the Lua batch cannot hold as given."""
+    comps = {k.split(".", 1)[0] for k in names if "." in k}
+    for k in names:
+        if not k or "," in k or "=" in k or k == "n" or k in comps:
+            raise ScriptError(
+                script,
+                f"batch column {k!r} cannot be passed to Lua: a column name must be "
+                f"non-empty, hold no ',' or '=', and be neither 'n' (the batch size) "
+                f"nor the name of a component other columns use as 'Component.field'; "
+                f"rename the column",
+            )
+
+
 def _pack(arr: Array, fmt: str) -> bytes:
     """An array's values as packed little-endian doubles (``d``) or int64 (``j``)."""
     return arr.astype(_F8 if fmt == "d" else _I8, copy=False).tobytes()
@@ -573,7 +587,7 @@ class ScriptEngine:
                     for v in values.values()
                 )
                 rt.set_resource(res, lay, blob)
-        lay, blob = self._pack_batch(batch, n)
+        lay, blob = self._pack_batch(batch, n, sc.name)
         v0, r0 = rt.violations, rt.refusals
         try:
             out = rt.call(entry, n, lay, blob, statuses=statuses)
@@ -600,11 +614,20 @@ class ScriptEngine:
             events=" ".join(perms.events),
         )
 
-    def _pack_batch(self, batch: dict[str, Array], n: int) -> tuple[str, bytes]:
+    def _pack_batch(
+        self, batch: dict[str, Array], n: int, script: str
+    ) -> tuple[str, bytes]:
         """A batch as Lua reads it: its layout (``"entity=j,Pos.x=d"``, each column's
         name and format, cached: the same every frame) and its columns packed one
         after the other. An empty batch packs nothing, so its columns' dtypes are not
-        looked at: Lua makes empty columns whatever the format."""
+        looked at: Lua makes empty columns whatever the format.
+
+        Raises
+        ------
+        ScriptError
+            When a column name cannot be a key of the Lua batch (checked once per
+            layout).
+        """
         names = tuple(batch)
         if n:
             formats, parts = [], []
@@ -621,6 +644,7 @@ class ScriptEngine:
         key = (names, fmts)
         lay = self._layouts.get(key)
         if lay is None:
+            _check_columns(script, names)
             lay = ",".join(
                 f"{k}={f}" for k, f in zip(names, fmts or "j" * len(names), strict=True)
             )

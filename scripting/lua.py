@@ -572,32 +572,37 @@ function host.set_resource(name, layout, blob)
 end
 -- batch makers, one per layout ("entity=j,Pos.x=d"), cached: a system calls with
 -- the same layout every frame. A maker is generated code that builds the batch in
--- one table constructor per table ({n = n, entity = c1, Pos = {x = c2}}): filling
--- empty tables key by key would rehash them as they grow.
+-- one table constructor per table ({n = n, entity = ..., Pos = {x = ...}}): filling
+-- empty tables key by key would rehash them as they grow. No locals (a function has
+-- at most 200): each column is unpacked right where the constructor stores it.
 local layouts, n_layouts = {}, 0
 local function batch_maker(layout)
-  local cols, top, comps, fields = {}, {}, {}, {}
+  local full, empty = {}, {}  -- constructor entries for n > 0 / n == 0
+  local comps, fields = {}, {}
   local i = 0
   for key, fmt in s_gmatch(layout, "([^,=]+)=(%a)") do
+    local col = s_format("u(blob, %q, n, %d * n * 8 + 1)", fmt, i)
     i = i + 1
-    cols[i] = s_format(
-      "local c%d = n > 0 and unpack_column(blob, %q, n, %d * n * 8 + 1) or {}", i, fmt, i - 1
-    )
     local comp, f = s_match(key, "^([^.]+)%.(.+)$")
     if comp then
-      if not fields[comp] then fields[comp] = {}; comps[#comps + 1] = comp end
+      if not fields[comp] then fields[comp] = {{}, {}}; comps[#comps + 1] = comp end
       local fs = fields[comp]
-      fs[#fs + 1] = s_format("[%q] = c%d", f, i)
+      fs[1][#fs[1] + 1] = s_format("[%q] = %s", f, col)
+      fs[2][#fs[2] + 1] = s_format("[%q] = {}", f)
     else
-      top[#top + 1] = s_format("[%q] = c%d", key, i)
+      full[#full + 1] = s_format("[%q] = %s", key, col)
+      empty[#empty + 1] = s_format("[%q] = {}", key)
     end
   end
   for _, comp in ipairs(comps) do
-    top[#top + 1] = s_format("[%q] = {%s}", comp, t_concat(fields[comp], ", "))
+    local fs = fields[comp]
+    full[#full + 1] = s_format("[%q] = {%s}", comp, t_concat(fs[1], ", "))
+    empty[#empty + 1] = s_format("[%q] = {%s}", comp, t_concat(fs[2], ", "))
   end
   local src = s_format(
-    "local unpack_column = ...\nreturn function(n, blob)\n%s\nreturn {n = n, %s}\nend",
-    t_concat(cols, "\n"), t_concat(top, ", ")
+    "local u = ...\nreturn function(n, blob)\nif n > 0 then return {n = n, %s} end\n"
+      .. "return {n = n, %s}\nend",
+    t_concat(full, ", "), t_concat(empty, ", ")
   )
   local make = assert(load(src, "=batch", "t", {}))(host.unpack_column)
   if n_layouts >= 64 then layouts, n_layouts = {}, 0 end
@@ -780,6 +785,12 @@ class LuaSandbox:
             self._pending = 1  # drop whatever the failed call recorded
             raise ScriptMemoryError(
                 self.name, f"memory limit exceeded ({exc})"
+            ) from None
+        except lua54.LuaError as exc:  # in host code around the script's call
+            self._take_counts()
+            self._pending = 1
+            raise ScriptError(
+                self.name, f"Lua error outside the script: {exc}"
             ) from None
         if len(res) == 2:  # it succeeded, logged nothing, moved no counter
             out, self._pending = res

@@ -122,6 +122,39 @@ def test_a_block_freed_while_the_cache_is_busy_is_filed_afterwards() -> None:
     assert cache.cached_bytes == MIB  # filed by the next caller
 
 
+def test_clear_right_after_a_block_is_filed_does_not_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a block is filed while its lease still exports the mapping; another thread may
+    # clear the cache before the lease is gone: closing the mapping must wait
+    class ClearAtOnce(BlockCache):
+        def _give_back(self, mm):  # type: ignore[no-untyped-def]
+            super()._give_back(mm)
+            self.clear()
+
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: raised.append(u.exc_value))
+    cache = ClearAtOnce()
+    b = cache.take(MIB)
+    del b
+    assert raised == []
+    assert cache.cached_bytes == 0
+    again = cache.take(MIB)  # a fresh mapping; the old one went with its lease
+    again[:] = 1
+    assert cache.misses == 2
+
+
+def test_a_kernel_refusing_huge_pages_still_gets_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import archetype_ecs.blocks as mod
+
+    monkeypatch.setattr(mod, "_MADV_HUGEPAGE", 0x7FFF)  # advice no kernel knows
+    b = BlockCache().take(8 * MIB)
+    b[:] = 2
+    assert int(b[-1]) == 2
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -200,6 +233,7 @@ def _poison() -> None:
     """Fill the process cache with blocks full of 0xAB of many sizes (and nothing
     else: what earlier tests left there could fill it up)."""
     blocks.clear()
+    assert blocks.max_bytes >= 128 * MIB
     held = [blocks.take(s * MIB) for s in (1, 2, 3, 4, 6, 8, 12, 16) for _ in range(2)]
     for h in held:
         h[:] = 0xAB
@@ -224,9 +258,17 @@ def _ticks_clean(w: World) -> bool:
 POISON = 0xABABABAB
 
 
-def test_recycled_bytes_never_show_in_a_world(tmp_path: Path) -> None:
+def test_recycled_bytes_never_show_in_a_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Tables of megabytes carved from poisoned blocks: reads, growth, despawns (rows
     moved), a save and an exact load see only what was written."""
+    import archetype_ecs.blocks as mod
+
+    # whatever the environment says; and no MADV_FREE, so that memory pressure
+    # cannot zero the poison before the world gets it
+    monkeypatch.setattr(blocks, "max_bytes", 256 * MIB)
+    monkeypatch.setattr(mod, "_MADV_FREE", None)
     _poison()
     hits = blocks.hits
     n = 120_000  # 20 bytes a row plus two tick columns: tables of a few MiB

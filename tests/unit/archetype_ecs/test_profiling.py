@@ -297,65 +297,101 @@ _OPS = st.lists(
             st.sampled_from(["a", "b", "c"]),
             st.integers(0, 10**9),
             st.integers(0, 1000),
-            st.booleans(),
+            st.booleans(),  # through a recorder (names a and b have them)
+            st.booleans(),  # python
         ),
         st.tuples(st.just("read")),
         st.tuples(st.just("frame")),
+        st.tuples(st.just("clear")),
+        st.tuples(st.just("toggle")),
+        st.tuples(st.just("window"), st.integers(1, 10)),
     ),
     max_size=300,
 )
 
 
-@settings(max_examples=60, deadline=None)
+class _RefStat:
+    """The plain reference: every statistic recomputed from whole lists."""
+
+    def __init__(self) -> None:
+        self.durs: list[int] = []
+        self.rows: list[int] = []
+        self.ring: list[int] = []
+        self.python = False
+
+
+@settings(max_examples=80, deadline=None)
 @given(ops=_OPS, window=st.integers(1, 10), fold_at=st.sampled_from([1, 3, 64]))
 def test_deferred_stats_equal_a_plain_reference(
     ops: list[tuple[Any, ...]], window: int, fold_at: int
 ) -> None:
-    """Differential: the queued, run-folded statistics against one list per name.
+    """Differential: the queued, run-folded statistics against whole lists.
 
-    Spans of three names interleave; stats are read and frames marked at random
-    moments; the queue is folded every ``fold_at`` spans (patched low, so that a
-    run of one name is split across folds)."""
+    Spans of three names interleave, through recorders and ``record``, with the
+    python flag changing; stats are read, frames marked, the profiler cleared,
+    turned off and on, and its window changed (after a read) at random moments; the
+    queue is folded every ``fold_at`` spans (patched low, so that a run of one name
+    is split across folds)."""
     import archetype_ecs.profiling as profiling
 
     old = profiling._FOLD_AT
     profiling._FOLD_AT = fold_at
     try:
         p = Profiler(window=window)
-        recs = {n: p.recorder("script", n, "update") for n in ("a", "b")}
-        seen: dict[str, list[tuple[int, int, bool]]] = {}
+        recs = {
+            (n, py): p.recorder("script", n, "update", python=py)
+            for n in ("a", "b")
+            for py in (False, True)
+        }
+        ref: dict[str, _RefStat] = {}
+        trace: list[int] = []
         t = 0
         for op in ops:
             if op[0] == "record":
-                _, name, dur, rows, via_recorder = op
-                if via_recorder and name in recs:
-                    recs[name](t, t + dur, 1, rows)
+                _, name, dur, rows, via_recorder, py = op
+                if via_recorder and (name, py) in recs:
+                    recs[name, py](t, t + dur, 1, rows)
                 else:
-                    p.record("script", name, "update", t, t + dur, 1, rows)
-                seen.setdefault(name, []).append((dur, rows, True))
+                    p.record("script", name, "update", t, t + dur, 1, rows, python=py)
                 t += dur
+                if not p.enabled:
+                    continue
+                r = ref.setdefault(name, _RefStat())
+                r.durs.append(dur)
+                r.rows.append(rows)
+                r.ring = [*r.ring, dur][-p.window :]
+                r.python = py
+                trace.append(dur)
             elif op[0] == "read":
                 p.stats_table()
-            else:
+            elif op[0] == "frame":
                 p.frame_mark(0, t, t)
+            elif op[0] == "clear":
+                p.clear()
+                ref.clear()
+                trace.clear()
+            elif op[0] == "toggle":
+                p.enabled = not p.enabled
+            else:
+                p.stats_table()  # nothing pending: the new window applies from here
+                p.window = op[1]
+                for r in ref.values():
+                    r.ring = r.ring[-op[1] :]
         table = {r["name"]: r for r in p.stats_table().to_pylist()}
         table.pop("frame", None)
-        assert set(table) == set(seen)
-        for name, calls in seen.items():
-            durs = [d for d, _, _ in calls]
-            rows = [r for _, r, _ in calls]
+        assert set(table) == set(ref)
+        for name, r in ref.items():
             row = table[name]
-            assert row["calls"] == len(durs)
-            assert row["last_ms"] == durs[-1] / MS
-            assert row["max_ms"] == max(durs) / MS
-            assert row["total_ms"] == sum(durs) / MS
-            assert row["mean_ms"] == sum(durs[-window:]) / len(durs[-window:]) / MS
-            assert row["rows_last"] == rows[-1]
-            assert row["rows_total"] == sum(rows)
-        # every span is in the trace, in the order recorded
-        assert [s.end_ns - s.start_ns for s in p.spans()] == [
-            op[2] for op in ops if op[0] == "record"
-        ]
+            assert row["calls"] == len(r.durs)
+            assert row["last_ms"] == r.durs[-1] / MS
+            assert row["max_ms"] == max(r.durs) / MS
+            assert row["total_ms"] == sum(r.durs) / MS
+            assert row["mean_ms"] == sum(r.ring) / len(r.ring) / MS
+            assert row["rows_last"] == r.rows[-1]
+            assert row["rows_total"] == sum(r.rows)
+            assert row["python"] is r.python
+        # every span recorded while on since the last clear, in the order recorded
+        assert [s.end_ns - s.start_ns for s in p.spans()] == trace
     finally:
         profiling._FOLD_AT = old
 

@@ -199,7 +199,7 @@ def test_batched_call_returns_statuses(engine: ScriptEngine) -> None:
 
 
 @pytest.mark.parametrize("n", [0, 3])
-def test_batch_columns_of_any_name_and_dtype_reach_lua_as_given(
+def test_batch_columns_of_odd_names_and_any_dtype_reach_lua_as_given(
     engine: ScriptEngine, n: int
 ) -> None:
     # the batch maker is generated Lua code: names that are not identifiers (quotes,
@@ -229,6 +229,48 @@ end
     assert sc.stats.failures == 0, sc.stats.last_error
     got = engine.last_statuses
     assert (got.tolist() if n else got) == ([113 * k for k in range(n)] if n else None)
+
+
+@pytest.mark.parametrize("n", [0, 2])
+def test_a_batch_of_hundreds_of_columns_reaches_lua(
+    engine: ScriptEngine, n: int
+) -> None:
+    # (a function holds at most 200 Lua locals: the batch maker must not need one
+    # per column)
+    engine.load(
+        "function tick(b)\n"
+        "  local r = {}\n"
+        "  for i = 1, b.n do r[i] = b.C0.f[i] + b.C299.f[i] + #b.C150.f end\n"
+        "  assert(b.C299.f and #b.C299.f == b.n)\n"
+        "  return r\n"
+        "end\n",
+        name="wide.lua",
+    )
+    batch = {"row": np.arange(n, dtype=np.int64)}
+    batch |= {f"C{i}.f": np.full(n, float(i)) for i in range(300)}
+    engine.call("wide.lua", batch, entry="tick", statuses=n)
+    sc = engine.scripts["wide.lua"]
+    assert sc.stats.failures == 0, sc.stats.last_error
+    if n:
+        assert engine.last_statuses is not None
+        assert engine.last_statuses.tolist() == [299 + n] * n
+
+
+@pytest.mark.parametrize("bad", ["a,b", "x=j", "", "n", "Pos"])
+def test_batch_column_names_lua_cannot_hold_fail_the_call_clearly(
+    engine: ScriptEngine, bad: str
+) -> None:
+    engine.load("function run(b) end", name="names.lua")
+    batch = {
+        "entity": np.arange(2, dtype=np.uint64),
+        "Pos.x": np.zeros(2),
+        bad: np.zeros(2),
+    }
+    assert engine.call("names.lua", batch) is None  # reported and skipped, not raised
+    st = engine.scripts["names.lua"].stats
+    assert st.failures == 1
+    assert f"batch column {bad!r} cannot be passed to Lua" in st.last_error
+    assert engine.call("names.lua", {"entity": np.arange(2, dtype=np.uint64)}) == []
 
 
 def test_query_of_undeclared_component_is_refused(engine: ScriptEngine) -> None:
