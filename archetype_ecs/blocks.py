@@ -125,7 +125,15 @@ class BlockCache:
     def take(self, nbytes: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
         """A writable ``uint8`` array of exactly ``nbytes`` bytes (>= ``MIN_BLOCK``),
         its start page-aligned; its content is undefined (a recycled block keeps
-        whatever it held)."""
+        whatever it held).
+
+        Raises
+        ------
+        ValueError
+            When ``nbytes < MIN_BLOCK``.
+        MemoryError
+            When the system cannot map a new block.
+        """
         if nbytes < MIN_BLOCK:
             raise ValueError(
                 f"BlockCache.take({nbytes}): blocks start at {MIN_BLOCK} bytes; "
@@ -137,7 +145,13 @@ class BlockCache:
             mm = self._pop(size)
         self._settle()
         if mm is None:
-            mm = mmap.mmap(-1, size, **_PRIVATE)
+            try:
+                mm = mmap.mmap(-1, size, **_PRIVATE)
+            except OSError as exc:  # as numpy.empty would: a MemoryError
+                raise MemoryError(
+                    f"cannot map a block of {size} bytes for table columns ({exc}); "
+                    f"free memory, or lower what the world holds"
+                ) from exc
             if _MADV_HUGEPAGE is not None and size >= _HUGE:
                 with contextlib.suppress(OSError):  # a kernel without huge pages
                     mm.madvise(_MADV_HUGEPAGE)

@@ -158,14 +158,15 @@ class EntityIndex:
         freed first) come before fresh ones; one kernel pass fills fresh slots.
         """
         take = min(n, self._nfree)
-        recycled = self._free[self._nfree - take : self._nfree][::-1].copy()
-        self._nfree -= take
         fresh_n = n - take
+        # every allocation first: out of memory leaves the index as it was
         if self.size + fresh_n > len(self.generation):
             self._grow(self.size + fresh_n)
+        out = np.empty(n, dtype=np.uint64)
+        recycled = self._free[self._nfree - take : self._nfree][::-1].copy()
+        self._nfree -= take
         lo = self.size
         self.size = lo + fresh_n
-        out = np.empty(n, dtype=np.uint64)
         place = table is not None
         tid = -1 if table is None else table
         spawn_fill_kernel(

@@ -188,6 +188,17 @@ class ArchetypeTable:
     def __len__(self) -> int:
         return self.len
 
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows in all, without changing any (a structural
+        change when it has to grow: views are invalidated).
+
+        Raises
+        ------
+        MemoryError
+            When the memory cannot be had; the table is then unchanged.
+        """
+        self._reserve(rows)
+
     def _reserve(self, need: int) -> None:
         if need <= self.capacity:
             return

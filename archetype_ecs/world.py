@@ -555,6 +555,7 @@ class World:
         table = self.archetypes.get_or_create(comps)
         values: dict[str, Array] = {}
         self._fill_row_values(values, comps, None, n)  # validates before any change
+        table.reserve(table.len + n)  # out of memory here: nothing has changed yet
         ids = self.entities.spawn(n, table.id, table.len)
         values[ENTITY_COLUMN] = ids
         table.append(values)

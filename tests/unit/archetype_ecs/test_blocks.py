@@ -155,6 +155,25 @@ def test_a_kernel_refusing_huge_pages_still_gets_blocks(
     assert int(b[-1]) == 2
 
 
+def test_no_memory_for_a_block_is_a_memory_error_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import archetype_ecs.blocks as mod
+
+    cache = BlockCache()
+    kept = cache.take(MIB)
+    del kept
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(mod.mmap, "mmap", refuse)
+    with pytest.raises(MemoryError, match="cannot map a block of 8388608 bytes"):
+        cache.take(8 * MIB)
+    assert cache.cached_bytes == MIB  # the cached block is still there
+    assert cache.take(MIB).nbytes == MIB  # and still served
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -309,3 +328,28 @@ def test_recycled_bytes_never_show_in_a_world(
     again = _contents(w2)
     assert all(np.array_equal(again[c], got[c]) for c in got)
     assert _ticks_clean(w2)
+
+
+def test_a_spawn_the_system_has_no_memory_for_leaves_the_world_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import archetype_ecs.blocks as mod
+
+    w = World()
+    first = w.spawn_batch({Big: {"a": np.arange(10.0)}})
+    before = _contents(w)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(mod.mmap, "mmap", refuse)
+    blocks.clear()  # nothing cached to fall back on
+    with pytest.raises(MemoryError):
+        w.spawn_batch({Big: {"a": np.zeros(200_000)}})  # needs a 7 MiB block
+    after = _contents(w)
+    assert len(w) == len(first)
+    assert all(np.array_equal(after[c], before[c]) for c in before)
+    monkeypatch.undo()
+    more = w.spawn_batch({Big: {"a": np.ones(3)}})
+    assert len(w) == 13
+    assert set(np.asarray(more, np.uint64)).isdisjoint(np.asarray(first, np.uint64))
