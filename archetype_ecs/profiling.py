@@ -115,7 +115,7 @@ class _Stat:
 
     def add(self, durations: list[int], rows: list[int], window: int) -> None:
         """Fold in a run of calls, oldest first (both lists non-empty, one length)."""
-        ring = self.ring if self.ring.maxlen == window else self.fit(window)
+        ring = self.fit(window)
         n = len(durations)
         run_sum = sum(durations)
         if n >= window:

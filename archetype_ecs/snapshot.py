@@ -154,7 +154,7 @@ def restore(world: World, snap: Snapshot) -> None:
             continue
         _, cols = saved
         n = len(cols[ENTITY_COLUMN])
-        t._reserve(n)
+        t.reserve(n)
         for key in t.keys:
             src = cols.get(key)
             if src is None:  # a tick column started after the snapshot

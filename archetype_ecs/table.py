@@ -197,12 +197,9 @@ class ArchetypeTable:
         MemoryError
             When the memory cannot be had; the table is then unchanged.
         """
-        self._reserve(rows)
-
-    def _reserve(self, need: int) -> None:
-        if need <= self.capacity:
+        if rows <= self.capacity:
             return
-        cap = max(need, 2 * self.capacity, MIN_CAPACITY)
+        cap = max(rows, 2 * self.capacity, MIN_CAPACITY)
         for key, (buf, arr) in allocate_slab(self._specs, cap).items():
             if self.len:
                 arr[: self.len] = self._cols[key][: self.len]
@@ -289,7 +286,7 @@ class ArchetypeTable:
             missing = set(self._specs) ^ set(values)
             raise InternalError(f"table {self.id} append: column mismatch {missing}")
         start = self.len
-        self._reserve(start + n)
+        self.reserve(start + n)
         for key, arr in values.items():
             self._cols[key][start : start + n] = arr
         self.len = start + n
